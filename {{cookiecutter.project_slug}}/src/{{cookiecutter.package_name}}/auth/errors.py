@@ -1,0 +1,84 @@
+"""One exception type per authentication outcome, each knowing its status and RFC 6750 challenge."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = (
+    "AuthError",
+    "ExpiredToken",
+    "InsufficientScope",
+    "InvalidToken",
+    "KeysUnavailable",
+    "MissingToken",
+)
+
+
+class AuthError(Exception):
+    """A request that cannot be let through. `reason` is a code for logs, never shown to clients."""
+
+    status_code: ClassVar[int] = 401
+    error: ClassVar[str | None] = None
+    description: ClassVar[str] = "Authentication is required."
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def challenge(self, realm: str) -> str:
+        """The `WWW-Authenticate` value (RFC 6750 section 3)."""
+        parts = [f'Bearer realm="{realm}"']
+        if self.error:
+            parts.append(f'error="{self.error}"')
+            parts.append(f'error_description="{self.description}"')
+        return ", ".join(parts)
+
+    def headers(self, realm: str) -> dict[str, str]:
+        """Response headers for this outcome."""
+        return {"WWW-Authenticate": self.challenge(realm)}
+
+
+class MissingToken(AuthError):
+    """No bearer token: the client may not know that authentication is needed (no error code)."""
+
+
+class InvalidToken(AuthError):
+    """The token is malformed, forged, expired or not meant for this service."""
+
+    error = "invalid_token"
+    description = "The access token is invalid."
+
+
+class ExpiredToken(InvalidToken):
+    """The token was valid once; the client should get a new one."""
+
+    description = "The access token expired."
+
+
+class InsufficientScope(AuthError):
+    """The token is valid but lacks a scope the route needs."""
+
+    status_code = 403
+    error = "insufficient_scope"
+    description = "The access token lacks a required scope."
+
+    def __init__(self, required: frozenset[str]) -> None:
+        super().__init__("insufficient_scope")
+        self.required = required
+
+    def challenge(self, realm: str) -> str:
+        return f'{super().challenge(realm)}, scope="{" ".join(sorted(self.required))}"'
+
+
+class KeysUnavailable(AuthError):
+    """No signing keys could be loaded from the issuer: the fault is ours, not the client's."""
+
+    status_code = 503
+    description = "Token verification is temporarily unavailable."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("keys_unavailable")
+        self.retry_after = retry_after
+
+    def headers(self, realm: str) -> dict[str, str]:
+        return {**super().headers(realm), "Retry-After": str(self.retry_after)}

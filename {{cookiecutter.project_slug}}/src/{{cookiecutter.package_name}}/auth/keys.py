@@ -1,0 +1,192 @@
+"""The issuer's key set: loaded in the background, cached, refreshed on demand, served stale on error."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from typing import TYPE_CHECKING, Final
+
+import httpx
+from cachetools import TTLCache
+
+from .errors import InvalidToken, KeysUnavailable
+from .jwks import JWKSError, ParsedKeys, fetch_jwks, parse_jwks
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+
+    from jose.backends.base import Key
+
+    from ..settings import AuthSettings
+
+__all__ = ("KeySet",)
+
+logger = logging.getLogger(__name__)
+
+FIRST_RETRY_SECONDS: Final = 1.0
+
+
+class KeySet:
+    """Signing keys of the configured issuer, shared by all requests of one worker.
+
+    - One fetch at a time: concurrent callers wait for the fetch under way (single flight).
+    - Fresh for `jwks_cache_ttl`; after that the keys are still used while one request
+      refreshes them in the background.
+    - An unknown `kid` refreshes at once, but never more often than `refresh_cooldown`.
+    - A failed fetch keeps the last good keys for up to `jwks_max_stale` past their lifetime
+      and is retried with exponential backoff; with no keys at all, callers get
+      `KeysUnavailable` (503 with `Retry-After`).
+    """
+
+    def __init__(
+        self,
+        settings: AuthSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._transport = transport
+        self._clock = clock
+        self._client: httpx.AsyncClient | None = None
+        self._fresh: TTLCache[str, ParsedKeys] = TTLCache(
+            maxsize=1, ttl=settings.jwks_cache_ttl, timer=clock
+        )
+        self._last_good: ParsedKeys | None = None
+        self._last_good_until = -math.inf
+        self._next_fetch_at = -math.inf
+        self._failures = 0
+        self._inflight: asyncio.Task[ParsedKeys | None] | None = None
+        self.fetches = 0
+        """How many fetches were started (for tests, metrics and `doctor`)."""
+        self.version = 0
+        """Bumped whenever a new key set is installed, so caches built on the old one can drop."""
+
+    async def __aenter__(self) -> KeySet:
+        self._client = httpx.AsyncClient(
+            transport=self._transport,
+            timeout=self._settings.http_timeout,
+            follow_redirects=False,
+            headers={"User-Agent": "jwks-keyset"},
+        )
+        self._start_fetch()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._inflight is not None:
+            self._inflight.cancel()
+        if self._client is not None:
+            await self._client.aclose()
+
+    @property
+    def ready(self) -> bool:
+        """Whether keys are loaded and still within their (stale) lifetime."""
+        return self._usable() is not None
+
+    def retry_after(self) -> int:
+        """Whole seconds until the next fetch may start (at least 1)."""
+        return max(1, math.ceil(self._next_fetch_at - self._clock()))
+
+    async def key_for(self, kid: str | None, algorithm: str) -> Key:
+        """The key that verifies a token with this `kid` and `alg`.
+
+        Raises:
+            InvalidToken: no key in the issuer's set fits the token.
+            KeysUnavailable: no key set could be loaded.
+        """
+        keys = await self.current()
+        key = keys.find(kid, algorithm)
+        if key is None and kid is not None and kid not in keys.by_kid:
+            refreshed = await self._fetch(only_if_due=True)
+            if refreshed is not None:
+                key = refreshed.find(kid, algorithm)
+        if key is None:
+            raise InvalidToken("unknown_kid" if kid is not None else "no_unique_key")
+        return key
+
+    async def current(self) -> ParsedKeys:
+        """The keys to verify with now, fetching them first if there are none."""
+        fresh = self._fresh.get("keys")
+        if fresh is not None:
+            return fresh
+        usable = self._usable()
+        if usable is not None:
+            if self._clock() >= self._next_fetch_at:
+                self._start_fetch()
+            return usable
+        keys = await self._fetch(only_if_due=True)
+        if keys is None:
+            raise KeysUnavailable(self.retry_after())
+        return keys
+
+    def _usable(self) -> ParsedKeys | None:
+        fresh = self._fresh.get("keys")
+        if fresh is not None:
+            return fresh
+        return self._last_good if self._clock() < self._last_good_until else None
+
+    def _start_fetch(self) -> asyncio.Task[ParsedKeys | None]:
+        if self._inflight is None:
+            self._inflight = asyncio.get_running_loop().create_task(self._load())
+        return self._inflight
+
+    async def _fetch(self, *, only_if_due: bool) -> ParsedKeys | None:
+        """Join the fetch under way, or start one (when due); None if no keys came of it."""
+        if self._inflight is None and only_if_due and self._clock() < self._next_fetch_at:
+            return None
+        # Shielded: a caller that goes away (client disconnect) must not cancel the shared fetch.
+        return await asyncio.shield(self._start_fetch())
+
+    async def _load(self) -> ParsedKeys | None:
+        """Fetch, parse and install a key set; log and return None on failure."""
+        started = self._clock()
+        self._next_fetch_at = started + self._settings.refresh_cooldown
+        self.fetches += 1
+        try:
+            keys = await self._download()
+        except JWKSError as exc:
+            self._failures += 1
+            backoff = min(
+                FIRST_RETRY_SECONDS * 2 ** (self._failures - 1), self._settings.refresh_cooldown
+            )
+            self._next_fetch_at = started + backoff
+            logger.warning(
+                "JWKS fetch failed: %s; %s; next attempt in %.0fs",
+                exc,
+                "serving the cached keys" if self._usable() else "requests get 503 until keys load",
+                backoff,
+            )
+            return None
+        finally:
+            self._inflight = None
+        self._failures = 0
+        self._install(keys)
+        return keys
+
+    async def _download(self) -> ParsedKeys:
+        if self._client is None:
+            raise JWKSError("the key set is used outside `async with`")
+        try:
+            async with asyncio.timeout(self._settings.http_timeout):
+                url, document = await fetch_jwks(self._client, self._settings)
+        except TimeoutError:
+            raise JWKSError(f"no answer within {self._settings.http_timeout:g}s") from None
+        keys = parse_jwks(document, self._settings.algorithms)
+        logger.info("JWKS loaded from %s: %s", url, keys.describe())
+        return keys
+
+    def _install(self, keys: ParsedKeys) -> None:
+        self._fresh["keys"] = keys
+        self._last_good = keys
+        self._last_good_until = (
+            self._clock() + self._settings.jwks_cache_ttl + self._settings.jwks_max_stale
+        )
+        self.version += 1

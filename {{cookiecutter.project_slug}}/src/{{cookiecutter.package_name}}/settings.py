@@ -1,0 +1,143 @@
+"""Settings, read from the environment (prefix `AUTH_`) and an optional `.env` file."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .auth.algorithms import SUPPORTED_ALGORITHMS
+
+CommaSeparated = Annotated[tuple[str, ...], NoDecode]
+
+# The answers given when the project was generated; each AUTH_* variable overrides its own.
+DEFAULT_ISSUER = {{ cookiecutter.issuer | tojson }}
+DEFAULT_AUDIENCE = {{ cookiecutter.audience | tojson }}
+DEFAULT_ALGORITHMS = {{ cookiecutter.algorithms | tojson }}
+DEFAULT_REALM = {{ cookiecutter.project_slug | tojson }}
+
+
+class SettingsError(Exception):
+    """The environment holds a setting the service cannot start with."""
+
+
+class AuthSettings(BaseSettings):
+    """How tokens are verified. Every field is read from `AUTH_<FIELD>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AUTH_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    issuer: str = DEFAULT_ISSUER
+    audience: CommaSeparated = Field(default=DEFAULT_AUDIENCE, validate_default=True)
+    algorithms: CommaSeparated = Field(default=DEFAULT_ALGORITHMS, validate_default=True)
+    jwks_url: str | None = None
+    leeway: float = Field(default=30.0, ge=0, le=300)
+    jwks_cache_ttl: float = Field(default=300.0, gt=0)
+    jwks_max_stale: float = Field(default=86400.0, ge=0)
+    refresh_cooldown: float = Field(default=30.0, gt=0)
+    http_timeout: float = Field(default=5.0, gt=0, le=60)
+    max_token_bytes: int = Field(default=8192, ge=512)
+    verified_cache_size: int = Field(default=4096, ge=0)
+    verified_cache_ttl: float = Field(default=60.0, ge=0)
+    exclude_paths: CommaSeparated = ("^/schema",)
+    realm: str = DEFAULT_REALM
+
+    @field_validator("audience", "algorithms", "exclude_paths", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        return split_commas(value) if isinstance(value, str) else value
+
+    @field_validator("issuer")
+    @classmethod
+    def _check_issuer(cls, value: str) -> str:
+        return check_url(value)
+
+    @field_validator("jwks_url", mode="before")
+    @classmethod
+    def _check_jwks_url(cls, value: Any) -> Any:
+        if value in (None, ""):
+            return None
+        return check_url(value) if isinstance(value, str) else value
+
+    @field_validator("audience")
+    @classmethod
+    def _check_audience(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            if any(char.isspace() for char in item):
+                raise ValueError(f"audience {item!r} contains whitespace")
+        return value
+
+    @field_validator("algorithms")
+    @classmethod
+    def _check_algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one algorithm is needed")
+        for algorithm in value:
+            if algorithm not in SUPPORTED_ALGORITHMS:
+                raise ValueError(
+                    f"{algorithm!r} is not supported; choose from {', '.join(SUPPORTED_ALGORITHMS)}"
+                    " (none and HS* are never accepted: a JWKS is public)"
+                )
+        return value
+
+    @field_validator("exclude_paths")
+    @classmethod
+    def _check_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return value
+
+
+def split_commas(value: str) -> tuple[str, ...]:
+    """Split `a, b,c` into `("a", "b", "c")`, dropping empty items."""
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def check_url(url: str) -> str:
+    """Return `url` if it is absolute and https (http only for a loopback host), else raise."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"https", "http"} or not parts.hostname or any(c.isspace() for c in url):
+        raise ValueError(f"{url!r} is not an absolute http(s) URL")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ValueError(f"{url!r} must use https (http is allowed only for loopback hosts)")
+    return url
+
+
+def is_loopback(host: str) -> bool:
+    """Tell whether `host` names this machine: localhost, 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings() -> AuthSettings:
+    """Read the settings, turning validation errors into one readable paragraph."""
+    try:
+        return AuthSettings()
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
+
+
+def describe(error: ValidationError) -> str:
+    """Name each bad variable, its value and what is wrong, in one paragraph."""
+    problems = []
+    for item in error.errors():
+        name = f"AUTH_{str(item['loc'][0]).upper()}" if item["loc"] else "AUTH_*"
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{name}={item['input']!r}: {message}")
+    return (
+        "Invalid configuration: "
+        + "; ".join(problems)
+        + ". Fix the environment variable (or the .env file) and start again."
+    )
