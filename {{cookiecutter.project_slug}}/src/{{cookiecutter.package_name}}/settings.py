@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .auth.algorithms import SUPPORTED_ALGORITHMS
+from .auth.urls import check_url
 
 CommaSeparated = Annotated[tuple[str, ...], NoDecode]
 
@@ -99,26 +98,6 @@ class AuthSettings(BaseSettings):
 def split_commas(value: str) -> tuple[str, ...]:
     """Split `a, b,c` into `("a", "b", "c")`, dropping empty items."""
     return tuple(item.strip() for item in value.split(",") if item.strip())
-
-
-def check_url(url: str) -> str:
-    """Return `url` if it is absolute and https (http only for a loopback host), else raise."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"https", "http"} or not parts.hostname or any(c.isspace() for c in url):
-        raise ValueError(f"{url!r} is not an absolute http(s) URL")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ValueError(f"{url!r} must use https (http is allowed only for loopback hosts)")
-    return url
-
-
-def is_loopback(host: str) -> bool:
-    """Tell whether `host` names this machine: localhost, 127.0.0.0/8 or ::1."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def load_settings() -> AuthSettings:

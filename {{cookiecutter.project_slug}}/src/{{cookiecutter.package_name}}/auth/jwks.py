@@ -11,8 +11,8 @@ import httpx
 from jose import jwk
 from jose.exceptions import JOSEError
 
-from ..settings import check_url
 from .algorithms import KEY_TYPES
+from .urls import check_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
