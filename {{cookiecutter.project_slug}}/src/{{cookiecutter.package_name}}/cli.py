@@ -1,0 +1,129 @@
+"""Command line: `serve`, `dev`, `token` and `doctor`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import click
+import uvicorn
+
+from .settings import AuthSettings, SettingsError, load_settings
+
+__all__ = ("main",)
+
+PACKAGE = __name__.rpartition(".")[0]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Run the service, or check its issuer, from the command line."""
+
+
+@main.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind (0.0.0.0 in a container).",
+)
+@click.option("--port", default=8000, show_default=True, help="Port to bind.")
+@click.option(
+    "--workers", default=1, show_default=True, help="Worker processes, each with its own key cache."
+)
+@click.option("--log-level", default="info", show_default=True)
+def serve(*, host: str, port: int, workers: int, log_level: str) -> None:
+    """Run the service against the configured issuer (production)."""
+    _settings_or_exit()
+    uvicorn.run(f"{PACKAGE}.app:app", host=host, port=port, workers=workers, log_level=log_level)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, help="Port to bind.")
+@click.option(
+    "--reload/--no-reload", default=True, show_default=True, help="Restart on code changes."
+)
+def dev(*, host: str, port: int, reload: bool) -> None:
+    """Run the service with the embedded development issuer in place of the configured one."""
+    from .devissuer import issuer_url
+
+    os.environ["AUTH_ISSUER"] = issuer_url(host, port)
+    os.environ["AUTH_JWKS_URL"] = ""
+    os.environ["AUTH_DEV_ISSUER"] = "1"
+    _settings_or_exit()
+    uvicorn.run(
+        f"{PACKAGE}.devissuer:create_dev_app",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        reload_dirs=[os.path.dirname(__file__)] if reload else None,
+    )
+
+
+@main.command()
+@click.option("--subject", "--sub", default="dev-user", show_default=True, help="The `sub` claim.")
+@click.option("--scope", "scopes", multiple=True, help="A scope to grant; repeat for several.")
+@click.option("--audience", "audiences", multiple=True, help="`aud` (default: AUTH_AUDIENCE).")
+@click.option(
+    "--lifetime", default=3600, show_default=True, help="Seconds until the token expires."
+)
+@click.option(
+    "--algorithm", "--alg", default=None, help="Signature algorithm (default: the first allowed)."
+)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Host the `dev` service runs on."
+)
+@click.option("--port", default=8000, show_default=True, help="Port the `dev` service runs on.")
+def token(
+    *,
+    subject: str,
+    scopes: tuple[str, ...],
+    audiences: tuple[str, ...],
+    lifetime: int,
+    algorithm: str | None,
+    host: str,
+    port: int,
+) -> None:
+    """Print a token that the running `dev` service accepts."""
+    from .devissuer import DEV_ALGORITHMS, DevKeys, issuer_url, mint_token
+
+    settings = _settings_or_exit()
+    usable = [name for name in settings.algorithms if name in DEV_ALGORITHMS]
+    algorithm = algorithm or (usable[0] if usable else "")
+    if algorithm not in usable:
+        raise click.UsageError(
+            f"--algorithm {algorithm or '(none)'} is not one the dev issuer signs with and "
+            f"AUTH_ALGORITHMS allows; choose one of: {', '.join(usable) or '(none)'}"
+        )
+    click.echo(
+        mint_token(
+            DevKeys.load_or_create(),
+            issuer=issuer_url(host, port),
+            subject=subject,
+            scopes=scopes,
+            audience=audiences or settings.audience,
+            lifetime=lifetime,
+            algorithm=algorithm,
+        )
+    )
+
+
+@main.command()
+def doctor() -> None:
+    """Check the configured issuer for real and explain what would make tokens fail."""
+    from .doctor import diagnose
+
+    report = asyncio.run(diagnose(_settings_or_exit()))
+    for line in report.lines:
+        click.echo(line)
+    sys.exit(0 if report.ok else 1)
+
+
+def _settings_or_exit() -> AuthSettings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None

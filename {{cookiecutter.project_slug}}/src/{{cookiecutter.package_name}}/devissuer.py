@@ -1,0 +1,182 @@
+"""The embedded development issuer: local keys served as discovery + JWKS, for `dev` only.
+
+`dev` runs `create_dev_app`, which mounts two read-only routes next to the service and points
+`AUTH_ISSUER` at them, so the service fetches its keys over HTTP exactly as in production.
+`token` signs with the same keys. The default app (`app.py`) and `serve` never mount any of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jose import jwk, jwt
+from litestar import Router, get
+
+from .app import create_app
+from .settings import SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+__all__ = (
+    "DEV_ALGORITHMS",
+    "ISSUER_PATH",
+    "KEY_DIRECTORY",
+    "DevKeys",
+    "create_dev_app",
+    "mint_token",
+)
+
+logger = logging.getLogger(__name__)
+
+ISSUER_PATH: Final = "/dev-issuer"
+KEY_DIRECTORY: Final = Path(".dev-issuer")
+DEV_ALGORITHMS: Final = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "EdDSA")
+
+_KEY_FILES: Final = {"rsa": "rsa.pem", "ec": "ec-p256.pem", "okp": "ed25519.pem"}
+
+
+def issuer_url(host: str, port: int) -> str:
+    """The issuer URL of the development issuer served by `dev` on `host:port`."""
+    if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - a bind-all address is not a URL host
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}{ISSUER_PATH}"
+
+
+@dataclass(frozen=True, slots=True)
+class DevKeys:
+    """One private key per family (RSA, EC P-256, Ed25519), kept as PEM files on disk."""
+
+    pems: dict[str, bytes]
+
+    @classmethod
+    def load_or_create(cls, directory: Path = KEY_DIRECTORY) -> DevKeys:
+        """Read the keys from `directory`, generating any that are missing (tokens survive restarts)."""
+        directory.mkdir(mode=0o700, exist_ok=True)
+        ignore = directory / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# Development signing keys: never commit them.\n*\n")
+        pems = {}
+        for family, name in _KEY_FILES.items():
+            path = directory / name
+            if not path.exists():
+                _write_private(path, _generate(family))
+            pems[family] = path.read_bytes()
+        return cls(pems)
+
+    def kid(self, family: str) -> str:
+        """A key id derived from the public key, so regenerated keys get new ids."""
+        public = _public_pem(self.pems[family])
+        return f"dev-{family}-{hashlib.sha256(public).hexdigest()[:12]}"
+
+    def jwks(self) -> dict[str, list[dict[str, Any]]]:
+        """The public JWKS document."""
+        keys = []
+        for family, algorithm in (("rsa", "RS256"), ("ec", "ES256"), ("okp", "EdDSA")):
+            public = jwk.construct(self.pems[family], algorithm).public_key().to_dict()
+            public.pop("alg", None)
+            keys.append({**public, "kid": self.kid(family), "use": "sig"})
+        return {"keys": keys}
+
+    def sign(self, claims: dict[str, Any], algorithm: str) -> str:
+        """A compact JWS of `claims`, with the `kid` of the key used."""
+        family = {"RS": "rsa", "PS": "rsa", "ES": "ec", "Ed": "okp"}[algorithm[:2]]
+        key = jwk.construct(self.pems[family], algorithm)
+        return jwt.encode(claims, key, algorithm=algorithm, headers={"kid": self.kid(family)})
+
+
+def mint_token(
+    keys: DevKeys,
+    *,
+    issuer: str,
+    subject: str,
+    scopes: tuple[str, ...] = (),
+    audience: tuple[str, ...] = (),
+    lifetime: int = 3600,
+    algorithm: str = "RS256",
+) -> str:
+    """A token the `dev` service accepts."""
+    now = int(time.time())
+    claims: dict[str, Any] = {"iss": issuer, "sub": subject, "iat": now, "exp": now + lifetime}
+    if scopes:
+        claims["scope"] = " ".join(scopes)
+    if audience:
+        claims["aud"] = audience[0] if len(audience) == 1 else list(audience)
+    return keys.sign(claims, algorithm)
+
+
+def issuer_router(issuer: str, keys: DevKeys) -> Router:
+    """Discovery document and JWKS of the development issuer (read-only, no auth)."""
+    jwks = keys.jwks()
+    discovery = {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "id_token_signing_alg_values_supported": list(DEV_ALGORITHMS),
+    }
+
+    @get("/.well-known/openid-configuration", exclude_from_auth=True, sync_to_thread=False)
+    def openid_configuration() -> dict[str, Any]:
+        return discovery
+
+    @get("/.well-known/jwks.json", exclude_from_auth=True, sync_to_thread=False)
+    def jwks_document() -> dict[str, Any]:
+        return jwks
+
+    return Router(ISSUER_PATH, route_handlers=[openid_configuration, jwks_document])
+
+
+def create_dev_app() -> Litestar:
+    """The service plus the development issuer; `dev` sets `AUTH_ISSUER` to its URL first."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise SystemExit(str(exc)) from None
+    if not settings.issuer.endswith(ISSUER_PATH) or "AUTH_DEV_ISSUER" not in os.environ:
+        raise SystemExit("create_dev_app is started by the `dev` command only.")
+    logger.warning(
+        "DEVELOPMENT ISSUER ACTIVE: tokens signed by local keys in %s/ are accepted. "
+        "Never expose this server; use `serve` in production.",
+        KEY_DIRECTORY,
+    )
+    keys = DevKeys.load_or_create()
+    return create_app(settings, route_handlers=[issuer_router(settings.issuer, keys)])
+
+
+def _generate(
+    family: str,
+) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
+    if family == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if family == "ec":
+        return ec.generate_private_key(ec.SECP256R1())
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+def _write_private(
+    path: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+) -> None:
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(pem)
+
+
+def _public_pem(private_pem: bytes) -> bytes:
+    key = serialization.load_pem_private_key(private_pem, password=None)
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
