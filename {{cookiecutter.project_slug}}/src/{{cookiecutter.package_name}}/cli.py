@@ -28,7 +28,9 @@ def main() -> None:
     show_default=True,
     help="Address to bind (0.0.0.0 in a container).",
 )
-@click.option("--port", default=8000, show_default=True, help="Port to bind.")
+@click.option(
+    "--port", default=8000, show_default=True, envvar="PORT", help="Port to bind.", show_envvar=True
+)
 @click.option(
     "--workers", default=1, show_default=True, help="Worker processes, each with its own key cache."
 )
@@ -41,7 +43,9 @@ def serve(*, host: str, port: int, workers: int, log_level: str) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8000, show_default=True, help="Port to bind.")
+@click.option(
+    "--port", default=8000, show_default=True, envvar="PORT", help="Port to bind.", show_envvar=True
+)
 @click.option(
     "--reload/--no-reload", default=True, show_default=True, help="Restart on code changes."
 )
@@ -76,7 +80,14 @@ def dev(*, host: str, port: int, reload: bool) -> None:
 @click.option(
     "--host", default="127.0.0.1", show_default=True, help="Host the `dev` service runs on."
 )
-@click.option("--port", default=8000, show_default=True, help="Port the `dev` service runs on.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    envvar="PORT",
+    help="Port the `dev` service runs on.",
+    show_envvar=True,
+)
 def token(
     *,
     subject: str,

@@ -1,0 +1,347 @@
+"""The hooks: every bad answer is refused before anything is written; options prune files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import TEMPLATE_DIR, Bake, run
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.generate import generate_context
+from cookiecutter.hooks import run_script_with_context
+from cookiecutter.prompt import prompt_for_config
+from cookiecutter.utils import create_env_with_context
+
+HOOKS_DIR = TEMPLATE_DIR / "hooks"
+HMAC_REASON = "a JWKS is public, so HMAC secrets cannot come from it"
+ISSUER_SCHEME_LINE = (
+    "error: issuer 'ftp://x' must be an absolute https:// URL "
+    "(http:// is allowed only for localhost/127.0.0.1/::1). Example: https://auth.example.com/"
+)
+
+
+@dataclass(frozen=True)
+class BadAnswer:
+    """One answer that the pre-generation hook must refuse."""
+
+    variable: str
+    value: str
+    hint: str = ""
+    """A phrase the error line must contain besides the variable and the value."""
+    others: Mapping[str, str] = field(default_factory=dict)
+    """Valid answers to give alongside, so that derived defaults do not fail too."""
+    by_replay: bool = False
+    """Cookiecutter's own API already refuses this value (choices, booleans), so it can only
+    reach the hook from a replay file, which is handed over as is."""
+
+    @property
+    def id(self) -> str:
+        """Readable test id."""
+        return f"{self.variable}={self.value!r}"
+
+
+VALID_SLUG_PACKAGE = {"package_name": "svc"}
+BAD_ANSWERS = [
+    BadAnswer("project_slug", "My-Service", "lowercase", VALID_SLUG_PACKAGE),
+    BadAnswer("project_slug", "1service", "starting with a letter", VALID_SLUG_PACKAGE),
+    BadAnswer("project_slug", "my_service", "hyphens", VALID_SLUG_PACKAGE),
+    BadAnswer("project_slug", "my--service", "single hyphens", VALID_SLUG_PACKAGE),
+    BadAnswer("project_slug", "-service", "", VALID_SLUG_PACKAGE),
+    BadAnswer("project_slug", "service-", "", VALID_SLUG_PACKAGE),
+    BadAnswer("project_slug", "my service", "", VALID_SLUG_PACKAGE),
+    BadAnswer("package_name", "1pkg", "identifier"),
+    BadAnswer("package_name", "My_pkg", "lowercase"),
+    BadAnswer("package_name", "my-pkg", "identifier"),
+    BadAnswer("package_name", "class", "keyword"),
+    BadAnswer("package_name", "json", "standard library"),
+    BadAnswer("package_name", "secrets", "standard library"),
+    BadAnswer("package_name", "litestar", "dependency"),
+    BadAnswer("package_name", "jose", "dependency"),
+    BadAnswer("package_name", "pydantic_settings", "dependency"),
+    BadAnswer("package_name", "pytest", "dependency"),
+    BadAnswer("issuer", "ftp://x", "https://"),
+    BadAnswer("issuer", "http://auth.example.com", "localhost"),
+    BadAnswer("issuer", "auth.example.com", "absolute"),
+    BadAnswer("issuer", "/issuer", "absolute"),
+    BadAnswer("issuer", "https://", "absolute"),
+    BadAnswer("issuer", "http://127.0.0.1.evil.example", "localhost"),
+    BadAnswer("issuer", "http://localhost.evil.example", "localhost"),
+    BadAnswer("issuer", "http://10.0.0.1/", "localhost"),
+    BadAnswer("issuer", "https://auth example.com", "whitespace"),
+    BadAnswer("issuer", " https://auth.example.com", "whitespace"),
+    BadAnswer("issuer", "https://auth.example.com/#top", "fragment"),
+    BadAnswer("issuer", "https://auth.example.com/#", "fragment"),
+    BadAnswer("issuer", "https://auth.example.com/?tenant=1", "query"),
+    BadAnswer("issuer", "https://auth.example.com:99999/", "port"),
+    BadAnswer("issuer", "http://[::1/", "valid URL"),
+    BadAnswer("issuer", "ftp://o'connor\"\\x", "https://"),
+    BadAnswer("audience", ",", "empty item"),
+    BadAnswer("audience", "api://a,", "empty item"),
+    BadAnswer("audience", "api://a,,api://b", "empty item"),
+    BadAnswer("audience", "api://a, api://b", "whitespace"),
+    BadAnswer("audience", "api://a b", "whitespace"),
+    BadAnswer("audience", "api://\U0001f600 b", "whitespace"),
+    BadAnswer("algorithms", "", "at least one"),
+    BadAnswer("algorithms", "none", "signature verification off"),
+    BadAnswer("algorithms", "RS256,None", "signature verification off"),
+    BadAnswer("algorithms", "HS256", HMAC_REASON),
+    BadAnswer("algorithms", "RS256,HS512", HMAC_REASON),
+    BadAnswer("algorithms", "rs256", "use RS256"),
+    BadAnswer("algorithms", "EDDSA", "use EdDSA"),
+    BadAnswer("algorithms", "RS256,,ES256", "empty item"),
+    BadAnswer("algorithms", "RS256, ES256", "unsupported"),
+    BadAnswer("algorithms", "ES256K", "unsupported"),
+    BadAnswer("author_email", "", "email"),
+    BadAnswer("author_email", "you", "email"),
+    BadAnswer("author_email", "you@", "email"),
+    BadAnswer("author_email", "you@example", "email"),
+    BadAnswer("author_email", "y ou@example.com", "email"),
+    BadAnswer("python_version", "3.10", "3.11, 3.12, 3.13", by_replay=True),
+    BadAnswer("python_version", "3.14", "3.11, 3.12, 3.13", by_replay=True),
+    BadAnswer("docker", "maybe", "boolean", by_replay=True),
+    BadAnswer("docker", "", "boolean", by_replay=True),
+    BadAnswer("github_actions", "sometimes", "boolean", by_replay=True),
+]
+ACCEPTED_ANSWERS: list[dict[str, Any]] = [
+    {"issuer": "http://localhost:8000/issuer"},
+    {"issuer": "http://127.0.0.1:9999/issuer"},
+    {"issuer": "http://127.8.9.10/"},
+    {"issuer": "http://[::1]:8080/issuer"},
+    {"issuer": "https://auth.example.com/"},
+    {"issuer": "HTTPS://auth.example.com"},
+    {"issuer": "https://my-api-main-1a2b3c.zuplo.app/__zuplo/issuer"},
+    {"audience": ""},
+    {"audience": "api://a,api://b"},
+    {"algorithms": "EdDSA"},
+    {"package_name": "svc_2", "project_slug": "svc-2"},
+    {"package_name": "_private_svc"},
+    {"package_name": "match"},  # a soft keyword is a valid module name
+    {"docker": "off", "github_actions": "YES"},
+    {"docker": "0", "github_actions": "1"},
+]
+# Answers that would break naive quoting in the rendered hooks.
+HOSTILE = {
+    "project_slug": 'it\'s "x" \\ {{ y }}',
+    "issuer": "ftp://o'connor\"\\x/\U0001f600",
+    "audience": "a\\b,'c' \"d\"",
+}
+HOOKS = ["pre_gen_project.py", "post_gen_project.py"]
+TEMPLATE_CONFIG = str(TEMPLATE_DIR / "pyproject.toml")
+RUFF = [sys.executable, "-m", "ruff"]
+Replay = Callable[[str, str], Path]
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The hook's error lines out of everything written to stderr."""
+    return [line for line in stderr.splitlines() if line.startswith("error: ")]
+
+
+def default_context() -> dict[str, Any]:
+    """Cookiecutter's full context for the default answers, as a replay file stores it."""
+    context = generate_context(context_file=TEMPLATE_DIR / "cookiecutter.json")
+    context["cookiecutter"] = dict(prompt_for_config(context, no_input=True))
+    return context
+
+
+@pytest.fixture
+def output_dir(tmp_path: Path) -> Path:
+    """An empty folder to render into, inside the test's own temporary folder."""
+    path = tmp_path / "output"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def replay_with(tmp_path: Path) -> Replay:
+    """Write a replay file holding the default answers with one raw answer changed."""
+
+    def _replay_with(variable: str, value: str) -> Path:
+        context = default_context()
+        context["cookiecutter"][variable] = value
+        path = tmp_path / "replay" / "answers.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(context), encoding="utf-8")
+        return path
+
+    return _replay_with
+
+
+class TestRejectedAnswers:
+    """The pre-generation hook refuses bad answers before any file is written."""
+
+    @pytest.mark.parametrize("bad", BAD_ANSWERS, ids=lambda bad: bad.id)
+    def test_bad_answer_aborts_with_one_clear_line(
+        self,
+        bad: BadAnswer,
+        bake: Bake,
+        replay_with: Replay,
+        output_dir: Path,
+        capfd: pytest.CaptureFixture[str],
+    ) -> None:
+        """A bad answer fails the hook with one stderr line naming the variable and the value."""
+        answers = None if bad.by_replay else {bad.variable: bad.value, **bad.others}
+        replay = replay_with(bad.variable, bad.value) if bad.by_replay else None
+        with pytest.raises(FailedHookException):
+            bake(output_dir, answers, replay=replay)
+        lines = error_lines(capfd.readouterr().err)
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(f"error: {bad.variable} {bad.value!r} ")
+        assert bad.hint in lines[0]
+        assert list(output_dir.iterdir()) == []
+
+    def test_issuer_message_says_what_to_do(
+        self, bake: Bake, output_dir: Path, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        """A non-https issuer gets the full message: what is wrong, the exception, an example."""
+        with pytest.raises(FailedHookException):
+            bake(output_dir, {"issuer": "ftp://x"})
+        assert error_lines(capfd.readouterr().err) == [ISSUER_SCHEME_LINE]
+
+    def test_every_problem_gets_its_own_line(
+        self, bake: Bake, output_dir: Path, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        """Several bad answers are all reported at once, one line each, in question order."""
+        with pytest.raises(FailedHookException):
+            bake(
+                output_dir,
+                {"issuer": "ftp://x", "algorithms": "HS256,none", "author_email": "nobody"},
+            )
+        lines = error_lines(capfd.readouterr().err)
+        assert [line.split()[1] for line in lines] == [
+            "issuer",
+            "algorithms",
+            "algorithms",
+            "author_email",
+        ]
+        assert HMAC_REASON in lines[1]
+        assert "'none'" in lines[2]
+
+    def test_slug_with_a_path_separator_leaves_no_files(
+        self, bake: Bake, output_dir: Path, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        """A slug holding `/` is refused and no file is left (cookiecutter may keep empty dirs)."""
+        with pytest.raises(FailedHookException):
+            bake(output_dir, {"project_slug": "team/service", "package_name": "svc"})
+        assert "project_slug 'team/service'" in capfd.readouterr().err
+        assert [path for path in output_dir.rglob("*") if not path.is_dir()] == []
+
+
+class TestCookiecutterOwnGuards:
+    """Choices and booleans are checked by cookiecutter itself before the hook can see them."""
+
+    @pytest.mark.parametrize(
+        ("variable", "value"),
+        [("python_version", "3.10"), ("docker", "maybe"), ("github_actions", "sometimes")],
+    )
+    def test_api_refuses_values_outside_the_choices(
+        self, bake: Bake, output_dir: Path, variable: str, value: str
+    ) -> None:
+        """Through the API or CLI, an impossible choice or boolean stops before any writing."""
+        with pytest.raises(ValueError, match=variable):
+            bake(output_dir, {variable: value})
+        assert list(output_dir.iterdir()) == []
+
+
+class TestAcceptedAnswers:
+    """Unusual but valid answers render."""
+
+    @pytest.mark.parametrize("answers", ACCEPTED_ANSWERS, ids=lambda answers: repr(answers))
+    def test_valid_but_unusual_answers_render(
+        self, answers: dict[str, Any], bake: Bake, output_dir: Path
+    ) -> None:
+        """Loopback http issuers, trailing slashes, empty audiences and the like pass the hook."""
+        project = bake(output_dir, answers)
+        assert project.is_dir()
+
+
+def render_hook(name: str, answers: Mapping[str, Any], into: Path) -> Path:
+    """Render hook `name` with `answers` into the folder `into`, as cookiecutter would."""
+    context = {"cookiecutter": dict(answers)}
+    source = (HOOKS_DIR / name).read_text(encoding="utf-8")
+    rendered = create_env_with_context(context).from_string(source).render(**context)
+    target = into / name
+    target.write_text(rendered, encoding="utf-8")
+    return target
+
+
+def run_hook(name: str, answers: Mapping[str, Any], cwd: Path) -> None:
+    """Render and run hook `name` with `answers` in `cwd`, exactly as cookiecutter does."""
+    run_script_with_context(str(HOOKS_DIR / name), str(cwd), {"cookiecutter": dict(answers)})
+
+
+class TestHookSources:
+    """The hooks stay clean Python once rendered, whatever the answers hold."""
+
+    @pytest.mark.parametrize("name", HOOKS)
+    def test_hook_rendered_from_hostile_answers_is_lint_clean(
+        self, name: str, tmp_path: Path
+    ) -> None:
+        """Quotes, backslashes and emoji in the answers still render to ruff-clean Python."""
+        hook = render_hook(name, {**default_context()["cookiecutter"], **HOSTILE}, tmp_path)
+        run([*RUFF, "check", "--no-cache", "--config", TEMPLATE_CONFIG, str(hook)], tmp_path)
+
+    @pytest.mark.parametrize("name", HOOKS)
+    def test_hook_rendered_from_default_answers_is_formatted(
+        self, name: str, tmp_path: Path
+    ) -> None:
+        """With the default answers a rendered hook is exactly as ruff would format it."""
+        hook = render_hook(name, default_context()["cookiecutter"], tmp_path)
+        run(
+            [*RUFF, "format", "--check", "--no-cache", "--config", TEMPLATE_CONFIG, str(hook)],
+            tmp_path,
+        )
+
+    def test_hostile_answers_reach_the_validator_unchanged(
+        self, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        """The pre-generation hook sees exactly the characters that were answered."""
+        answers = {**default_context()["cookiecutter"], **HOSTILE}
+        with pytest.raises(FailedHookException):
+            run_hook("pre_gen_project.py", answers, tmp_path)
+        lines = error_lines(capfd.readouterr().err)
+        for variable in ("project_slug", "issuer", "audience"):
+            assert any(
+                line.startswith(f"error: {variable} {HOSTILE[variable]!r} ") for line in lines
+            )
+
+
+class TestPostGenHook:
+    """The post-generation hook removes the files of disabled options and prints next steps."""
+
+    @pytest.mark.parametrize("docker", ["yes", ""], ids=["docker-on", "docker-off"])
+    @pytest.mark.parametrize("actions", ["yes", ""], ids=["actions-on", "actions-off"])
+    def test_disabled_options_lose_their_files(
+        self, docker: str, actions: str, tmp_path: Path
+    ) -> None:
+        """Dockerfile/.dockerignore and .github go exactly when their option is off."""
+        project = tmp_path / "project"
+        (project / ".github" / "workflows").mkdir(parents=True)
+        for name in ("Dockerfile", ".dockerignore", ".github/workflows/ci.yml", "README.md"):
+            (project / name).write_text("x", encoding="utf-8")
+        answers = {"project_slug": "svc", "__docker": docker, "__github_actions": actions}
+        run_hook("post_gen_project.py", answers, project)
+        assert (project / "Dockerfile").exists() is bool(docker)
+        assert (project / ".dockerignore").exists() is bool(docker)
+        assert (project / ".github").exists() is bool(actions)
+        assert (project / "README.md").exists()
+
+    def test_missing_optional_files_are_fine(self, tmp_path: Path) -> None:
+        """Turning options off succeeds even when their files were never generated."""
+        answers = {"project_slug": "svc", "__docker": "", "__github_actions": ""}
+        run_hook("post_gen_project.py", answers, tmp_path)
+        assert list(tmp_path.iterdir()) == []
+
+    def test_next_steps_are_printed(
+        self, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        """After generation the user is told how to enter, run, get a token and test."""
+        answers = {"project_slug": "svc", "__docker": "yes", "__github_actions": "yes"}
+        run_hook("post_gen_project.py", answers, tmp_path)
+        out = capfd.readouterr().out
+        for step in ("cd svc", "uv run svc dev", "uv run svc token", "uv run pytest"):
+            assert step in out
