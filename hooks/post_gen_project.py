@@ -11,6 +11,7 @@ from pathlib import Path
 KEPT_IF: dict[str, str] = {
     "Dockerfile": {{ cookiecutter.__docker | tojson }},
     ".dockerignore": {{ cookiecutter.__docker | tojson }},
+    "deploy": {{ cookiecutter.__docker | tojson }},
     ".github": {{ cookiecutter.__github_actions | tojson }},
 }
 SLUG: str = {{ cookiecutter.project_slug | tojson }}

@@ -16,6 +16,7 @@ LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#")
 OPTIONAL_PATHS = {
     "Dockerfile": "docker",
     ".dockerignore": "docker",
+    "deploy/kubernetes/deployment.yaml": "docker",
     ".github/workflows/ci.yml": "github_actions",
     ".github": "github_actions",
 }
