@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency  # noqa: TC002  # Litestar reads handler annotations at runtime
 from litestar.exceptions import ServiceUnavailableException
 
 from .auth import KeySet, KeysUnavailable, Principal, requires_scopes
@@ -22,7 +23,7 @@ def health() -> dict[str, str]:
 
 
 @get("/ready", exclude_from_auth=True)
-async def ready(key_set: KeySet) -> dict[str, str]:
+async def ready(key_set: NamedDependency[KeySet]) -> dict[str, str]:
     """Readiness: the issuer's keys are loaded, so tokens can be verified."""
     if not key_set.ready:
         try:

@@ -57,6 +57,9 @@ class RSAPSSKey(CryptographyRSAKey):
         digest = self.hash_alg()
         self._pss = padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
         key = self.prepared_key
+        # python-jose's RSA key loads any PEM, an EC one included.
+        if not isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+            raise JWKError("RSASSA-PSS needs an RSA key")
         self._public: rsa.RSAPublicKey = (
             key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import binascii
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -26,6 +27,9 @@ __all__ = ("Principal", "TokenVerifier")
 
 TIME_CLAIMS: Final = ("exp", "nbf", "iat")
 MAX_KID_LENGTH: Final = 256
+# RFC 7515 section 7.1: three base64url segments without padding. python-jose's decoder skips
+# characters outside the alphabet, so `sig!!!!` or `sig==` would otherwise verify like `sig`.
+COMPACT_JWS: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +164,13 @@ class TokenVerifier:
 
 
 def _read_header(token: str) -> dict[str, Any]:
+    if not COMPACT_JWS.fullmatch(token):
+        raise InvalidToken("malformed")
     try:
         segment = token.split(".", 1)[0]
         header = json.loads(base64url_decode(segment.encode("ascii")))
-    except (ValueError, UnicodeError, binascii.Error):
+    # RecursionError: a header of thousands of nested brackets still fits in max_token_bytes.
+    except (ValueError, UnicodeError, binascii.Error, RecursionError):
         raise InvalidToken("malformed") from None
     if not isinstance(header, dict) or token.count(".") != 2:
         raise InvalidToken("malformed")
@@ -171,7 +178,12 @@ def _read_header(token: str) -> dict[str, Any]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond float range (`"exp": 1000...0`)
+        return False
 
 
 def _scopes_of(claims: Mapping[str, Any]) -> frozenset[str]:
