@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Request, Response
 from litestar.di import Provide
@@ -13,8 +13,16 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from .auth import AuthError, BearerTokenMiddleware, KeySet, TokenVerifier
+from .logs import AccessLogMiddleware, configure_logging, note_auth_failure
+from .metrics import AUTH_REFUSALS, KeySetCollector, metrics_controller, prometheus_config
 from .routes import admin, health, protected, ready
-from .settings import AuthSettings, SettingsError, load_settings
+from .settings import (
+    AuthSettings,
+    ServiceSettings,
+    SettingsError,
+    load_service_settings,
+    load_settings,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -31,19 +39,28 @@ logger = logging.getLogger(__name__)
 def create_app(
     settings: AuthSettings | None = None,
     *,
+    service: ServiceSettings | None = None,
     jwks_transport: httpx.AsyncBaseTransport | None = None,
     route_handlers: Sequence[ControllerRouterHandler] = (),
 ) -> Litestar:
     """Build the service. `jwks_transport` replaces the network (tests use `httpx.MockTransport`)."""
     settings = settings or load_settings()
+    service = service or load_service_settings()
     keys = KeySet(settings, transport=jwks_transport)
     verifier = TokenVerifier(settings, keys)
+    collector = KeySetCollector(keys)
 
     @asynccontextmanager
     async def load_keys(_: Litestar) -> AsyncIterator[None]:
         _log_configuration(settings)
-        async with keys:
-            yield
+        if service.metrics_path:
+            collector.register()
+        try:
+            async with keys:
+                yield
+        finally:
+            if service.metrics_path:
+                collector.unregister()
 
     def reject(
         request: Request[object, object, State], error: AuthError
@@ -54,19 +71,30 @@ def create_app(
             error.status_code,
             request.url.path,
         )
+        note_auth_failure(request.scope, error.reason)
+        AUTH_REFUSALS.labels(error.reason, str(error.status_code)).inc()
         return Response(
             {"status_code": error.status_code, "detail": error.description},
             status_code=error.status_code,
             headers=error.headers(settings.realm),
         )
 
+    observability: list[Any] = [AccessLogMiddleware()] if service.access_log else []
+    metrics: list[ControllerRouterHandler] = []
+    if service.metrics_path:
+        observability.append(prometheus_config({{ cookiecutter.project_slug | tojson }}).middleware)
+        metrics.append(
+            metrics_controller(service.metrics_path, require_token=service.metrics_require_token)
+        )
     return Litestar(
-        route_handlers=[health, ready, protected, admin, *route_handlers],
+        route_handlers=[health, ready, protected, admin, *metrics, *route_handlers],
         middleware=[
+            *observability,
             DefineMiddleware(
                 BearerTokenMiddleware, verifier=verifier, exclude=settings.exclude_paths
-            )
+            ),
         ],
+        logging_config=None,
         exception_handlers={AuthError: reject},
         lifespan=[load_keys],
         dependencies={"key_set": Provide(lambda: keys, sync_to_thread=False)},
@@ -97,11 +125,14 @@ def _log_configuration(settings: AuthSettings) -> None:
         )
 
 
-def _app_from_environment() -> Litestar:
+def app_from_environment() -> Litestar:
+    """The app as `serve` runs it: settings and logging from the environment, clear errors."""
     try:
-        return create_app()
+        service = load_service_settings()
+        configure_logging(service.log_format, service.log_level)
+        return create_app(service=service)
     except SettingsError as exc:
         raise SystemExit(str(exc)) from None
 
 
-app = _app_from_environment()
+app = app_from_environment()

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 import uvicorn
 
-from .settings import AuthSettings, SettingsError, load_settings
+from .settings import SettingsError, SettingsT, load_service_settings, load_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ("main",)
 
@@ -34,11 +38,11 @@ def main() -> None:
 @click.option(
     "--workers", default=1, show_default=True, help="Worker processes, each with its own key cache."
 )
-@click.option("--log-level", default="info", show_default=True)
-def serve(*, host: str, port: int, workers: int, log_level: str) -> None:
+def serve(*, host: str, port: int, workers: int) -> None:
     """Run the service against the configured issuer (production)."""
-    _settings_or_exit()
-    uvicorn.run(f"{PACKAGE}.app:app", host=host, port=port, workers=workers, log_level=log_level)
+    _checked(load_settings)
+    _checked(load_service_settings)
+    uvicorn.run(f"{PACKAGE}.app:app", host=host, port=port, workers=workers)
 
 
 @main.command()
@@ -56,7 +60,7 @@ def dev(*, host: str, port: int, reload: bool) -> None:
     os.environ["AUTH_ISSUER"] = issuer_url(host, port)
     os.environ["AUTH_JWKS_URL"] = ""
     os.environ["AUTH_DEV_ISSUER"] = "1"
-    _settings_or_exit()
+    _checked(load_settings)
     uvicorn.run(
         f"{PACKAGE}.devissuer:create_dev_app",
         factory=True,
@@ -101,7 +105,7 @@ def token(
     """Print a token that the running `dev` service accepts."""
     from .devissuer import DEV_ALGORITHMS, DevKeys, issuer_url, mint_token
 
-    settings = _settings_or_exit()
+    settings = _checked(load_settings)
     usable = [name for name in settings.algorithms if name in DEV_ALGORITHMS]
     algorithm = algorithm or (usable[0] if usable else "")
     if algorithm not in usable:
@@ -127,14 +131,15 @@ def doctor() -> None:
     """Check the configured issuer for real and explain what would make tokens fail."""
     from .doctor import diagnose
 
-    report = asyncio.run(diagnose(_settings_or_exit()))
+    report = asyncio.run(diagnose(_checked(load_settings)))
     for line in report.lines:
         click.echo(line)
     sys.exit(0 if report.ok else 1)
 
 
-def _settings_or_exit() -> AuthSettings:
+def _checked(load: Callable[[], SettingsT]) -> SettingsT:
+    """Settings from `load`, or exit with its one-paragraph message (no traceback)."""
     try:
-        return load_settings()
+        return load()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None

@@ -21,7 +21,8 @@ from jose import jwk, jwt
 from litestar import Router, get
 
 from .app import create_app
-from .settings import SettingsError, load_settings
+from .logs import configure_logging
+from .settings import SettingsError, load_service_settings, load_settings
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -139,17 +140,21 @@ def create_dev_app() -> Litestar:
     """The service plus the development issuer; `dev` sets `AUTH_ISSUER` to its URL first."""
     try:
         settings = load_settings()
+        service = load_service_settings()
     except SettingsError as exc:
         raise SystemExit(str(exc)) from None
     if not settings.issuer.endswith(ISSUER_PATH) or "AUTH_DEV_ISSUER" not in os.environ:
         raise SystemExit("create_dev_app is started by the `dev` command only.")
+    configure_logging(service.log_format, service.log_level)
     logger.warning(
         "DEVELOPMENT ISSUER ACTIVE: tokens signed by local keys in %s/ are accepted. "
         "Never expose this server; use `serve` in production.",
         KEY_DIRECTORY,
     )
     keys = DevKeys.load_or_create()
-    return create_app(settings, route_handlers=[issuer_router(settings.issuer, keys)])
+    return create_app(
+        settings, service=service, route_handlers=[issuer_router(settings.issuer, keys)]
+    )
 
 
 def _generate(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -12,6 +12,7 @@ from .auth.algorithms import SUPPORTED_ALGORITHMS
 from .auth.urls import check_url
 
 CommaSeparated = Annotated[tuple[str, ...], NoDecode]
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 # The answers given when the project was generated; each AUTH_* variable overrides its own.
 DEFAULT_ISSUER = {{ cookiecutter.issuer | tojson }}
@@ -100,19 +101,40 @@ def split_commas(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
+class ServiceSettings(BaseSettings):
+    """How the service reports on itself: logs and metrics (no prefix: `LOG_FORMAT`, ...)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access_log: bool = True
+    metrics_path: str = Field(default="/metrics", pattern=r"^(/[A-Za-z0-9._~/-]*)?$")
+    metrics_require_token: bool = False
+
+
 def load_settings() -> AuthSettings:
-    """Read the settings, turning validation errors into one readable paragraph."""
+    """Read the `AUTH_*` settings, turning validation errors into one readable paragraph."""
+    return _load(AuthSettings)
+
+
+def load_service_settings() -> ServiceSettings:
+    """Read the logging and metrics settings, like `load_settings`."""
+    return _load(ServiceSettings)
+
+
+def _load(settings_class: type[SettingsT]) -> SettingsT:
     try:
-        return AuthSettings()
+        return settings_class()
     except ValidationError as exc:
-        raise SettingsError(describe(exc)) from None
+        raise SettingsError(describe(exc, settings_class.model_config.get("env_prefix", ""))) from None
 
 
-def describe(error: ValidationError) -> str:
+def describe(error: ValidationError, prefix: str = "AUTH_") -> str:
     """Name each bad variable, its value and what is wrong, in one paragraph."""
     problems = []
     for item in error.errors():
-        name = f"AUTH_{str(item['loc'][0]).upper()}" if item["loc"] else "AUTH_*"
+        name = f"{prefix}{str(item['loc'][0]).upper()}" if item["loc"] else f"{prefix}*"
         message = item["msg"].removeprefix("Value error, ")
         problems.append(f"{name}={item['input']!r}: {message}")
     return (

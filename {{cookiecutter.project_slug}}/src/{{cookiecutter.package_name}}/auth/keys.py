@@ -60,8 +60,12 @@ class KeySet:
         self._next_fetch_at = -math.inf
         self._failures = 0
         self._inflight: asyncio.Task[ParsedKeys | None] | None = None
+        self._retry: asyncio.TimerHandle | None = None
+        self._loaded_at = math.nan
         self.fetches = 0
-        """How many fetches were started (for tests, metrics and `doctor`)."""
+        """How many fetches were started (for tests and metrics)."""
+        self.failed_fetches = 0
+        """How many of them failed."""
         self.version = 0
         """Bumped whenever a new key set is installed, so caches built on the old one can drop."""
 
@@ -81,6 +85,8 @@ class KeySet:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
         if self._inflight is not None:
             self._inflight.cancel()
         if self._client is not None:
@@ -90,6 +96,10 @@ class KeySet:
     def ready(self) -> bool:
         """Whether keys are loaded and still within their (stale) lifetime."""
         return self._usable() is not None
+
+    def age(self) -> float:
+        """Seconds since the key set in use was fetched (NaN before the first)."""
+        return self._clock() - self._loaded_at
 
     def retry_after(self) -> int:
         """Whole seconds until the next fetch may start (at least 1)."""
@@ -154,10 +164,14 @@ class KeySet:
             keys = await self._download()
         except JWKSError as exc:
             self._failures += 1
+            self.failed_fetches += 1
             backoff = min(
                 FIRST_RETRY_SECONDS * 2 ** (self._failures - 1), self._settings.refresh_cooldown
             )
             self._next_fetch_at = started + backoff
+            if self._usable() is None:
+                # No keys at all: keep retrying without waiting for traffic, so /ready recovers.
+                self._retry = asyncio.get_running_loop().call_later(backoff, self._start_fetch)
             logger.warning(
                 "JWKS fetch failed: %s; %s; next attempt in %.0fs",
                 exc,
@@ -186,6 +200,7 @@ class KeySet:
     def _install(self, keys: ParsedKeys) -> None:
         self._fresh["keys"] = keys
         self._last_good = keys
+        self._loaded_at = self._clock()
         self._last_good_until = (
             self._clock() + self._settings.jwks_cache_ttl + self._settings.jwks_max_stale
         )
