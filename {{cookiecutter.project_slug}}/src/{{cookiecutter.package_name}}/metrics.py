@@ -44,9 +44,7 @@ class KeySetCollector(Collector):
         self._keys = keys
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        yield CounterMetricFamily(
-            "jwks_fetches", "JWKS fetches started.", value=self._keys.fetches
-        )
+        yield CounterMetricFamily("jwks_fetches", "JWKS fetches started.", value=self._keys.fetches)
         yield CounterMetricFamily(
             "jwks_fetch_failures", "JWKS fetches that failed.", value=self._keys.failed_fetches
         )

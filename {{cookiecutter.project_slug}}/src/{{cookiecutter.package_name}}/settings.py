@@ -127,7 +127,9 @@ def _load(settings_class: type[SettingsT]) -> SettingsT:
     try:
         return settings_class()
     except ValidationError as exc:
-        raise SettingsError(describe(exc, settings_class.model_config.get("env_prefix", ""))) from None
+        raise SettingsError(
+            describe(exc, settings_class.model_config.get("env_prefix", ""))
+        ) from None
 
 
 def describe(error: ValidationError, prefix: str = "AUTH_") -> str:
