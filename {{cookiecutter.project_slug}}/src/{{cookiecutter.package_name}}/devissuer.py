@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jose import jwk, jwt
@@ -42,6 +43,7 @@ ISSUER_PATH: Final = "/dev-issuer"
 KEY_DIRECTORY: Final = Path(".dev-issuer")
 DEV_ALGORITHMS: Final = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "EdDSA")
 
+_CONNECT_RETRIES: Final = 3  # connection attempts back off 0, 0.5 and 1 s: past the bind
 _KEY_FILES: Final = {"rsa": "rsa.pem", "ec": "ec-p256.pem", "okp": "ed25519.pem"}
 
 
@@ -153,7 +155,12 @@ def create_dev_app() -> Litestar:
     )
     keys = DevKeys.load_or_create()
     return create_app(
-        settings, service=service, route_handlers=[issuer_router(settings.issuer, keys)]
+        settings,
+        service=service,
+        # The first key fetch starts while uvicorn is still binding this very server: a refused
+        # connection then means "not listening yet", so retry it rather than answer 503 at first.
+        jwks_transport=httpx.AsyncHTTPTransport(retries=_CONNECT_RETRIES),
+        route_handlers=[issuer_router(settings.issuer, keys)],
     )
 
 

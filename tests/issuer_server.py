@@ -1,0 +1,328 @@
+"""A small OpenID issuer for the end-to-end tests: discovery, JWKS and a control API on loopback.
+
+Run it as its own process (`python tests/issuer_server.py --port 0`); it prints the port it
+listens on as its first line of standard output, and nothing else there. It holds one signing key
+per family (RSA-2048, EC P-256, Ed25519), generated at start or kept in `--keys DIR` so that a
+restarted issuer signs and publishes the same keys.
+
+Routes, under the issuer URL `http://127.0.0.1:<port><--issuer-path>`:
+
+- `GET <issuer>/.well-known/openid-configuration` and `GET <issuer>/.well-known/jwks.json`;
+- `POST /_control/sign` with `{"alg": "RS256", "claims": {...}, "kid": "..."}`: a compact JWS
+  signed by the current key of that family (`iss`, `sub`, `iat` and `exp` filled in when absent;
+  `kid` overrides the header's key id, to forge an unknown one);
+- `POST /_control/rotate` with an optional `{"families": ["rsa"]}`: each named family (default:
+  all) gets a new key with a new kid, and the old key disappears from the JWKS.
+
+Only the standard library's `http.server` and `cryptography`: the tests must not depend on the
+code under test to make their tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import sys
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Final
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+HOST: Final = "127.0.0.1"
+FAMILIES: Final = ("rsa", "ec", "okp")
+FAMILY_OF: Final = {
+    "RS256": "rsa",
+    "RS384": "rsa",
+    "RS512": "rsa",
+    "PS256": "rsa",
+    "PS384": "rsa",
+    "PS512": "rsa",
+    "ES256": "ec",
+    "EdDSA": "okp",
+}
+HASHES: Final = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+MAX_BODY_BYTES: Final = 64 * 1024
+DEFAULT_LIFETIME: Final = 600
+
+
+def b64url(data: bytes) -> str:
+    """Base64url without padding (RFC 7515 section 2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _uint(value: int, length: int | None = None) -> str:
+    size = length or max(1, (value.bit_length() + 7) // 8)
+    return b64url(value.to_bytes(size, "big"))
+
+
+def generate(family: str) -> PrivateKey:
+    """A new private key of `family`."""
+    if family == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if family == "ec":
+        return ec.generate_private_key(ec.SECP256R1())
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+def kid_of(key: PrivateKey) -> str:
+    """A key id derived from the public key: a new key always gets a new kid."""
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(public).hexdigest()[:16]
+
+
+def public_jwk(key: PrivateKey) -> dict[str, str]:
+    """The public members of `key` as a JWK (no `kid`, `use` or `alg`)."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        numbers = key.public_key().public_numbers()
+        return {"kty": "RSA", "n": _uint(numbers.n), "e": _uint(numbers.e)}
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        point = key.public_key().public_numbers()
+        return {"kty": "EC", "crv": "P-256", "x": _uint(point.x, 32), "y": _uint(point.y, 32)}
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw)}
+
+
+def signature(key: PrivateKey, algorithm: str, message: bytes) -> bytes:
+    """The JWS signature of `message` (RFC 7518 section 3, RFC 8037)."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(message)
+    digest = HASHES[algorithm[2:]]()
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        r, s = decode_dss_signature(key.sign(message, ec.ECDSA(digest)))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    if algorithm.startswith("PS"):
+        pss = padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
+        return key.sign(message, pss, digest)
+    return key.sign(message, padding.PKCS1v15(), digest)
+
+
+class Issuer:
+    """The keys and documents of one issuer; safe to use from the server's threads."""
+
+    def __init__(
+        self, url: str, algorithms: list[str], keys_dir: Path | None, tag_alg: bool
+    ) -> None:
+        """Load the keys from `keys_dir` (or generate them) for the issuer at `url`."""
+        self.url = url
+        self.algorithms = algorithms
+        self._keys_dir = keys_dir
+        self._tag_alg = tag_alg
+        self._lock = threading.Lock()
+        self._keys = {family: self._load_or_generate(family) for family in FAMILIES}
+
+    def _load_or_generate(self, family: str) -> PrivateKey:
+        path = self._path(family)
+        if path is not None and path.exists():
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            if not isinstance(key, PrivateKey):
+                raise SystemExit(f"{path} holds no {family} private key")
+            return key
+        key = generate(family)
+        self._save(family, key)
+        return key
+
+    def _path(self, family: str) -> Path | None:
+        return None if self._keys_dir is None else self._keys_dir / f"{family}.pem"
+
+    def _save(self, family: str, key: PrivateKey) -> None:
+        path = self._path(family)
+        if path is None:
+            return
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        partial = path.with_suffix(".tmp")
+        partial.write_bytes(pem)
+        partial.replace(path)  # atomic: a restarted issuer never reads half a key
+
+    @property
+    def base(self) -> str:
+        """Where the documents live: the issuer URL without its trailing slash."""
+        return self.url.rstrip("/")
+
+    def discovery(self) -> dict[str, Any]:
+        """The OpenID discovery document."""
+        return {
+            "issuer": self.url,
+            "jwks_uri": f"{self.base}/.well-known/jwks.json",
+            "id_token_signing_alg_values_supported": self.algorithms,
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+        }
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        """The public keys of the families that `algorithms` uses."""
+        keys = []
+        with self._lock:
+            current = dict(self._keys)
+        for family, key in current.items():
+            algorithms = [name for name in self.algorithms if FAMILY_OF[name] == family]
+            if not algorithms:
+                continue
+            jwk = {**public_jwk(key), "kid": kid_of(key), "use": "sig"}
+            if self._tag_alg and len(algorithms) == 1:
+                jwk["alg"] = algorithms[0]
+            keys.append(jwk)
+        return {"keys": keys}
+
+    def rotate(self, families: list[str]) -> dict[str, str]:
+        """Replace the key of each family; return the new kids."""
+        fresh = {family: generate(family) for family in families}
+        with self._lock:
+            for family, key in fresh.items():
+                self._save(family, key)
+                self._keys[family] = key
+        return {family: kid_of(key) for family, key in fresh.items()}
+
+    def sign(self, algorithm: str, claims: dict[str, Any], kid: str | None) -> dict[str, str]:
+        """A compact JWS of `claims`, with defaults for the registered claims."""
+        with self._lock:
+            key = self._keys[FAMILY_OF[algorithm]]
+        now = int(time.time())
+        payload = {
+            "iss": self.url,
+            "sub": "e2e-user",
+            "iat": now,
+            "exp": now + DEFAULT_LIFETIME,
+            **claims,
+        }
+        header = {"alg": algorithm, "typ": "JWT", "kid": kid or kid_of(key)}
+        signing_input = ".".join(
+            b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, payload)
+        ).encode("ascii")
+        token = f"{signing_input.decode()}.{b64url(signature(key, algorithm, signing_input))}"
+        return {"token": token, "kid": header["kid"]}
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Routes requests to the issuer held by the server."""
+
+    server: IssuerServer
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Log one line per request to standard error (standard output carries only the port)."""
+        sys.stderr.write(f"issuer: {self.address_string()} {format % args}\n")
+
+    def do_GET(self) -> None:
+        """Serve the discovery document and the JWKS."""
+        issuer = self.server.issuer
+        documents = {
+            f"{issuer.base}/.well-known/openid-configuration": issuer.discovery,
+            f"{issuer.base}/.well-known/jwks.json": issuer.jwks,
+        }
+        document = documents.get(f"http://{HOST}:{self.server.server_port}{self.path}")
+        if document is None:
+            self._send(HTTPStatus.NOT_FOUND, {"error": "not found"})
+        else:
+            self._send(HTTPStatus.OK, document())
+
+    def do_POST(self) -> None:
+        """Sign a token or rotate keys."""
+        try:
+            body = self._body()
+            if self.path == "/_control/sign":
+                algorithm = body.get("alg", "RS256")
+                if algorithm not in FAMILY_OF:
+                    raise ValueError(f"cannot sign {algorithm!r}; choose from {list(FAMILY_OF)}")
+                result: dict[str, Any] = self.server.issuer.sign(
+                    algorithm, dict(body.get("claims", {})), body.get("kid")
+                )
+            elif self.path == "/_control/rotate":
+                families = body.get("families", list(FAMILIES))
+                if not set(families) <= set(FAMILIES):
+                    raise ValueError(f"unknown family in {families!r}; choose from {FAMILIES}")
+                result = {"kids": self.server.issuer.rotate(families)}
+            else:
+                self._send(HTTPStatus.NOT_FOUND, {"error": "not found"})
+                return
+        except (ValueError, TypeError) as exc:
+            self._send(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+            return
+        self._send(HTTPStatus.OK, result)
+
+    def _body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            raise ValueError("request body too large")
+        data = json.loads(self.rfile.read(length) or b"{}")
+        if not isinstance(data, dict):
+            raise TypeError("the request body must be a JSON object")
+        return data
+
+    def _send(self, status: HTTPStatus, document: dict[str, Any]) -> None:
+        body = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class IssuerServer(ThreadingHTTPServer):
+    """A threading HTTP server that carries the issuer its handlers serve."""
+
+    issuer: Issuer
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
+    parser.add_argument("--keys", type=Path, help="folder that keeps the keys across restarts")
+    parser.add_argument(
+        "--issuer-path",
+        default="",
+        help="appended to http://127.0.0.1:<port> to make the issuer URL ('/': a trailing slash)",
+    )
+    parser.add_argument(
+        "--algorithms",
+        help="publish only the keys of these comma-separated algorithms, each with its `alg` "
+        "member when a family has exactly one (default: every key, no `alg` member)",
+    )
+    arguments = parser.parse_args(argv)
+    if arguments.issuer_path and not arguments.issuer_path.startswith("/"):
+        parser.error("--issuer-path must start with '/'")
+    if arguments.algorithms is not None:
+        arguments.algorithms = [name for name in arguments.algorithms.split(",") if name]
+        unknown = [name for name in arguments.algorithms if name not in FAMILY_OF]
+        if unknown or not arguments.algorithms:
+            parser.error(f"--algorithms takes some of {', '.join(FAMILY_OF)}")
+    return arguments
+
+
+def main(argv: list[str]) -> None:
+    """Bind, print the port, serve until killed."""
+    arguments = parse_arguments(argv)
+    if arguments.keys is not None:
+        arguments.keys.mkdir(parents=True, exist_ok=True)
+    server = IssuerServer((HOST, arguments.port), Handler)
+    port = server.server_port
+    server.issuer = Issuer(
+        url=f"http://{HOST}:{port}{arguments.issuer_path}",
+        algorithms=arguments.algorithms or list(FAMILY_OF),
+        keys_dir=arguments.keys,
+        tag_alg=arguments.algorithms is not None,
+    )
+    # The socket is listening already: once this line is out, clients may connect.
+    sys.stdout.write(f"{port}\n")
+    sys.stdout.flush()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
