@@ -5,27 +5,32 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from typing import TYPE_CHECKING
 
 import click
 import uvicorn
 
-from .settings import SettingsError, SettingsT, load_service_settings, load_settings
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from .settings import SettingsError, load_service_settings, load_settings
 
 __all__ = ("main",)
 
 PACKAGE = __name__.rpartition(".")[0]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
+    """Entry point: run the command; a bad setting ends it with one paragraph, not a traceback."""
+    try:
+        cli()
+    except SettingsError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
     """Run the service, or check its issuer, from the command line."""
 
 
-@main.command()
+@cli.command()
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -40,12 +45,12 @@ def main() -> None:
 )
 def serve(*, host: str, port: int, workers: int) -> None:
     """Run the service against the configured issuer (production)."""
-    _checked(load_settings)
-    _checked(load_service_settings)
+    load_settings()
+    load_service_settings()
     uvicorn.run(f"{PACKAGE}.app:app", host=host, port=port, workers=workers)
 
 
-@main.command()
+@cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option(
     "--port", default=8000, show_default=True, envvar="PORT", help="Port to bind.", show_envvar=True
@@ -60,7 +65,7 @@ def dev(*, host: str, port: int, reload: bool) -> None:
     os.environ["AUTH_ISSUER"] = issuer_url(host, port)
     os.environ["AUTH_JWKS_URL"] = ""
     os.environ["AUTH_DEV_ISSUER"] = "1"
-    _checked(load_settings)
+    load_settings()
     uvicorn.run(
         f"{PACKAGE}.devissuer:create_dev_app",
         factory=True,
@@ -71,7 +76,7 @@ def dev(*, host: str, port: int, reload: bool) -> None:
     )
 
 
-@main.command()
+@cli.command()
 @click.option("--subject", "--sub", default="dev-user", show_default=True, help="The `sub` claim.")
 @click.option("--scope", "scopes", multiple=True, help="A scope to grant; repeat for several.")
 @click.option("--audience", "audiences", multiple=True, help="`aud` (default: AUTH_AUDIENCE).")
@@ -105,7 +110,7 @@ def token(
     """Print a token that the running `dev` service accepts."""
     from .devissuer import DEV_ALGORITHMS, DevKeys, issuer_url, mint_token
 
-    settings = _checked(load_settings)
+    settings = load_settings()
     usable = [name for name in settings.algorithms if name in DEV_ALGORITHMS]
     algorithm = algorithm or (usable[0] if usable else "")
     if algorithm not in usable:
@@ -126,20 +131,12 @@ def token(
     )
 
 
-@main.command()
+@cli.command()
 def doctor() -> None:
     """Check the configured issuer for real and explain what would make tokens fail."""
     from .doctor import diagnose
 
-    report = asyncio.run(diagnose(_checked(load_settings)))
+    report = asyncio.run(diagnose(load_settings()))
     for line in report.lines:
         click.echo(line)
     sys.exit(0 if report.ok else 1)
-
-
-def _checked(load: Callable[[], SettingsT]) -> SettingsT:
-    """Settings from `load`, or exit with its one-paragraph message (no traceback)."""
-    try:
-        return load()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None

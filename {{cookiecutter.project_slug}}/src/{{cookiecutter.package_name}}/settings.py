@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -12,7 +12,6 @@ from .auth.algorithms import SUPPORTED_ALGORITHMS
 from .auth.urls import check_url
 
 CommaSeparated = Annotated[tuple[str, ...], NoDecode]
-SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 # The answers given when the project was generated; each AUTH_* variable overrides its own.
 DEFAULT_ISSUER = {{ cookiecutter.issuer | tojson }}
@@ -115,24 +114,21 @@ class ServiceSettings(BaseSettings):
 
 def load_settings() -> AuthSettings:
     """Read the `AUTH_*` settings, turning validation errors into one readable paragraph."""
-    return _load(AuthSettings)
+    try:
+        return AuthSettings()
+    except ValidationError as exc:
+        raise SettingsError(describe(exc, "AUTH_")) from None
 
 
 def load_service_settings() -> ServiceSettings:
     """Read the logging and metrics settings, like `load_settings`."""
-    return _load(ServiceSettings)
-
-
-def _load(settings_class: type[SettingsT]) -> SettingsT:
     try:
-        return settings_class()
+        return ServiceSettings()
     except ValidationError as exc:
-        raise SettingsError(
-            describe(exc, settings_class.model_config.get("env_prefix", ""))
-        ) from None
+        raise SettingsError(describe(exc, "")) from None
 
 
-def describe(error: ValidationError, prefix: str = "AUTH_") -> str:
+def describe(error: ValidationError, prefix: str) -> str:
     """Name each bad variable, its value and what is wrong, in one paragraph."""
     problems = []
     for item in error.errors():

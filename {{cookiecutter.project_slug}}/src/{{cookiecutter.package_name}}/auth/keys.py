@@ -85,8 +85,7 @@ class KeySet:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._retry is not None:
-            self._retry.cancel()
+        self._cancel_retry()
         if self._inflight is not None:
             self._inflight.cancel()
         if self._client is not None:
@@ -171,6 +170,8 @@ class KeySet:
             self._next_fetch_at = started + backoff
             if self._usable() is None:
                 # No keys at all: keep retrying without waiting for traffic, so /ready recovers.
+                # One timer at a time: a forgotten one would fetch off-schedule, even after exit.
+                self._cancel_retry()
                 self._retry = asyncio.get_running_loop().call_later(backoff, self._start_fetch)
             logger.warning(
                 "JWKS fetch failed: %s; %s; next attempt in %.0fs",
@@ -182,6 +183,7 @@ class KeySet:
         finally:
             self._inflight = None
         self._failures = 0
+        self._cancel_retry()
         self._install(keys)
         return keys
 
@@ -196,6 +198,11 @@ class KeySet:
         keys = parse_jwks(document, self._settings.algorithms)
         logger.info("JWKS loaded from %s: %s", url, keys.describe())
         return keys
+
+    def _cancel_retry(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
 
     def _install(self, keys: ParsedKeys) -> None:
         self._fresh["keys"] = keys

@@ -102,7 +102,8 @@ class TokenVerifier:
         if "crit" in header or "b64" in header:
             raise InvalidToken("unsupported_header")
         kid = header.get("kid")
-        if kid is not None and (not isinstance(kid, str) or len(kid) > MAX_KID_LENGTH):
+        # RFC 7515 section 4.1.4: a `kid` is a string; `"kid": null` is not the same as no kid.
+        if "kid" in header and (not isinstance(kid, str) or len(kid) > MAX_KID_LENGTH):
             raise InvalidToken("malformed_kid")
         key = await self._keys.key_for(kid, algorithm)
         claims = self._decode(token, key, algorithm)
