@@ -12,7 +12,18 @@ Routes, under the issuer URL `http://127.0.0.1:<port><--issuer-path>`:
   signed by the current key of that family (`iss`, `sub`, `iat` and `exp` filled in when absent;
   `kid` overrides the header's key id, to forge an unknown one);
 - `POST /_control/rotate` with an optional `{"families": ["rsa"]}`: each named family (default:
-  all) gets a new key with a new kid, and the old key disappears from the JWKS.
+  all) gets a new key with a new kid, and the old key disappears from the JWKS;
+- `POST /_control/sign` also takes `"header"` (the exact protected header, nothing filled in) and
+  `"payload_b64"` (the exact payload bytes, base64url): `alg` then only picks the signing key and
+  algorithm, so hostile tokens (a header `alg` that differs, `kid: null`, `exp: 1e400`, a
+  payload that is not JSON or not UTF-8) carry a genuine signature of the issuer's key;
+- `POST /_control/fault` with `{"mode": ..., "seconds": ..., "target": ...}`: from now on the
+  documents of `target` (`"jwks"`, the default, `"discovery"` or `"all"`) misbehave as `mode`
+  says (see `FAULT_MODES`; `"ok"` ends the fault);
+- `GET /_control/jwks`: the JWKS, whatever the fault, and not counted;
+- `GET /_control/stats`: `{"requests": {path: n}, "abandoned": {path: n}}`, the GET requests
+  received for each path outside `/_control/`, and how many of them the client gave up on
+  before a slow or huge answer was complete.
 
 Only the standard library's `http.server` and `cryptography`: the tests must not depend on the
 code under test to make their tokens.
@@ -22,11 +33,15 @@ from __future__ import annotations
 
 import argparse
 import base64
+import binascii
 import hashlib
 import json
+import select
+import socket
 import sys
 import threading
 import time
+from collections import Counter
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -53,6 +68,23 @@ FAMILY_OF: Final = {
 HASHES: Final = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 MAX_BODY_BYTES: Final = 64 * 1024
 DEFAULT_LIFETIME: Final = 600
+CONTROL_PREFIX: Final = "/_control/"
+FAULT_MODES: Final = {
+    "ok": "answer normally",
+    "html": "200 with an HTML page",
+    "invalid_json": "200, application/json, with a truncated JSON text",
+    "no_keys": "200 with a JSON object that has no `keys` member",
+    "missing_members": "200 with the current kids, their key material (n, e, x, y) removed",
+    "huge": "200 with the current keys under other kids, padded to HUGE_BODY_BYTES",
+    "redirect_loop": "302 to the very same URL",
+    "slow": "wait `seconds` (or until the client goes away), then answer normally",
+    "down": "close the connection without answering",
+}
+FAULT_TARGETS: Final = ("jwks", "discovery", "all")
+HUGE_BODY_BYTES: Final = 16 * 1024 * 1024
+CHUNK_BYTES: Final = 64 * 1024
+DISCONNECT_POLL_SECONDS: Final = 0.01
+MAX_FAULT_SECONDS: Final = 600
 
 
 def b64url(data: bytes) -> str:
@@ -188,24 +220,88 @@ class Issuer:
                 self._keys[family] = key
         return {family: kid_of(key) for family, key in fresh.items()}
 
-    def sign(self, algorithm: str, claims: dict[str, Any], kid: str | None) -> dict[str, str]:
-        """A compact JWS of `claims`, with defaults for the registered claims."""
+    def sign(
+        self,
+        algorithm: str,
+        claims: dict[str, Any],
+        kid: str | None,
+        *,
+        header: dict[str, Any] | None = None,
+        payload: bytes | None = None,
+    ) -> dict[str, Any]:
+        """A compact JWS of `claims`, with defaults for the registered claims.
+
+        `header` and `payload`, when given, are used exactly as they are (`kid` and `claims` are
+        then ignored): `algorithm` only chooses the key and the signature algorithm.
+        """
         with self._lock:
             key = self._keys[FAMILY_OF[algorithm]]
         now = int(time.time())
-        payload = {
-            "iss": self.url,
-            "sub": "e2e-user",
-            "iat": now,
-            "exp": now + DEFAULT_LIFETIME,
-            **claims,
-        }
-        header = {"alg": algorithm, "typ": "JWT", "kid": kid or kid_of(key)}
-        signing_input = ".".join(
-            b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, payload)
-        ).encode("ascii")
+        if payload is None:
+            document = {
+                "iss": self.url,
+                "sub": "e2e-user",
+                "iat": now,
+                "exp": now + DEFAULT_LIFETIME,
+                **claims,
+            }
+            payload = json.dumps(document, separators=(",", ":")).encode()
+        if header is None:
+            header = {"alg": algorithm, "typ": "JWT", "kid": kid or kid_of(key)}
+        encoded_header = b64url(json.dumps(header, separators=(",", ":")).encode())
+        signing_input = f"{encoded_header}.{b64url(payload)}".encode("ascii")
         token = f"{signing_input.decode()}.{b64url(signature(key, algorithm, signing_input))}"
-        return {"token": token, "kid": header["kid"]}
+        return {"token": token, "kid": header.get("kid")}
+
+
+class Faults:
+    """The fault the documents are served with now, and what was asked of them so far."""
+
+    def __init__(self) -> None:
+        """Start with no fault and no requests."""
+        self._lock = threading.Lock()
+        self.mode = "ok"
+        self.seconds = 0.0
+        self.target = "jwks"
+        self._requests: Counter[str] = Counter()
+        self._abandoned: Counter[str] = Counter()
+
+    def set(self, mode: str, seconds: float, target: str) -> None:
+        """Serve `target`'s documents with `mode` from now on."""
+        if mode not in FAULT_MODES:
+            raise ValueError(f"unknown mode {mode!r}; choose from {list(FAULT_MODES)}")
+        if target not in FAULT_TARGETS:
+            raise ValueError(f"unknown target {target!r}; choose from {list(FAULT_TARGETS)}")
+        if not 0 <= seconds <= MAX_FAULT_SECONDS:  # bounded, so that no thread is stuck for good
+            raise ValueError(f"seconds must be within [0, {MAX_FAULT_SECONDS}]")
+        with self._lock:
+            self.mode, self.seconds, self.target = mode, seconds, target
+
+    def for_document(self, name: str) -> tuple[str, float]:
+        """The mode and seconds that apply to the document `name` ("jwks" or "discovery")."""
+        with self._lock:
+            if self.target in (name, "all"):
+                return self.mode, self.seconds
+            return "ok", 0.0
+
+    def count(self, path: str, *, abandoned: bool = False) -> None:
+        """Record a request for `path` (or that its client gave up)."""
+        with self._lock:
+            (self._abandoned if abandoned else self._requests)[path] += 1
+
+    def stats(self) -> dict[str, Any]:
+        """The counts so far, and the fault in force."""
+        with self._lock:
+            return {
+                "requests": dict(self._requests),
+                "abandoned": dict(self._abandoned),
+                "fault": {"mode": self.mode, "seconds": self.seconds, "target": self.target},
+            }
+
+
+def stripped(jwk: dict[str, str]) -> dict[str, str]:
+    """`jwk` without its key material: what `missing_members` serves."""
+    return {name: value for name, value in jwk.items() if name not in {"n", "e", "x", "y"}}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -218,34 +314,133 @@ class Handler(BaseHTTPRequestHandler):
         sys.stderr.write(f"issuer: {self.address_string()} {format % args}\n")
 
     def do_GET(self) -> None:
-        """Serve the discovery document and the JWKS."""
+        """Serve the discovery document and the JWKS (as the fault in force says), or the stats."""
+        if self.path == f"{CONTROL_PREFIX}stats":
+            self._send(HTTPStatus.OK, self.server.faults.stats())
+            return
+        if self.path == f"{CONTROL_PREFIX}jwks":
+            self._send(HTTPStatus.OK, self.server.issuer.jwks())
+            return
+        if not self.path.startswith(CONTROL_PREFIX):
+            self.server.faults.count(self.path)
         issuer = self.server.issuer
         documents = {
-            f"{issuer.base}/.well-known/openid-configuration": issuer.discovery,
-            f"{issuer.base}/.well-known/jwks.json": issuer.jwks,
+            f"{issuer.base}/.well-known/openid-configuration": ("discovery", issuer.discovery),
+            f"{issuer.base}/.well-known/jwks.json": ("jwks", issuer.jwks),
         }
-        document = documents.get(f"http://{HOST}:{self.server.server_port}{self.path}")
-        if document is None:
+        url = f"http://{HOST}:{self.server.server_port}{self.path}"
+        found = documents.get(url)
+        if found is None:
             self._send(HTTPStatus.NOT_FOUND, {"error": "not found"})
-        else:
+            return
+        name, document = found
+        mode, seconds = self.server.faults.for_document(name)
+        if mode == "slow" and self._client_left_within(seconds):
+            self.server.faults.count(self.path, abandoned=True)
+            return
+        if mode in ("ok", "slow"):
             self._send(HTTPStatus.OK, document())
+        elif mode == "down":
+            self.close_connection = True  # no status line at all: as if the issuer died
+        elif mode == "redirect_loop":
+            self.send_response(HTTPStatus.FOUND)
+            self.send_header("Location", url)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif mode == "huge":
+            self._send_huge(document())
+        else:
+            self._send_garbage(mode, document())
+
+    def _client_left_within(self, seconds: float) -> bool:
+        """Wait `seconds`; True as soon as the client closes its end of the connection."""
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select(
+                [self.connection], [], [], min(remaining, DISCONNECT_POLL_SECONDS)
+            )
+            if not readable:
+                continue
+            try:
+                if not self.connection.recv(1, socket.MSG_PEEK):
+                    return True
+            except OSError:
+                return True
+            time.sleep(DISCONNECT_POLL_SECONDS)  # bytes of a next request: keep waiting
+        return False
+
+    def _send_garbage(self, mode: str, document: dict[str, Any]) -> None:
+        if mode == "html":
+            body = b"<!doctype html><html><body><h1>Service Unavailable</h1></body></html>"
+            content_type = "text/html; charset=utf-8"
+        else:
+            content_type = "application/json"
+            garbage: dict[str, Any] = {
+                "no_keys": {"issuer": self.server.issuer.url, "jwks": document.get("keys", [])},
+                "missing_members": {"keys": [stripped(key) for key in document.get("keys", [])]},
+            }.get(mode, document)
+            body = json.dumps(garbage).encode()
+            if mode == "invalid_json":
+                body = body[: len(body) // 2]
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_huge(self, document: dict[str, Any]) -> None:
+        """The current keys under other kids, padded: harmful only if a client reads it whole."""
+        keys = [{**key, "kid": f"huge-{key.get('kid')}"} for key in document.get("keys", [])]
+        head = json.dumps({"keys": keys})[:-1].encode() + b', "padding": "'
+        tail = b'"}'
+        padding = HUGE_BODY_BYTES - len(head) - len(tail)
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(HUGE_BODY_BYTES))
+        self.end_headers()
+        chunk = b"x" * CHUNK_BYTES
+        try:
+            self.wfile.write(head)
+            while padding > 0:
+                self.wfile.write(chunk[:padding])
+                padding -= CHUNK_BYTES
+            self.wfile.write(tail)
+        except OSError:  # the client stopped reading, as it should
+            self.server.faults.count(self.path, abandoned=True)
+            self.close_connection = True
 
     def do_POST(self) -> None:
-        """Sign a token or rotate keys."""
+        """Sign a token, rotate keys or set a fault."""
         try:
             body = self._body()
             if self.path == "/_control/sign":
                 algorithm = body.get("alg", "RS256")
                 if algorithm not in FAMILY_OF:
                     raise ValueError(f"cannot sign {algorithm!r}; choose from {list(FAMILY_OF)}")
+                header = body.get("header")
+                if header is not None and not isinstance(header, dict):
+                    raise TypeError("header must be a JSON object")
+                payload_b64 = body.get("payload_b64")
+                payload = None if payload_b64 is None else b64decode(payload_b64)
                 result: dict[str, Any] = self.server.issuer.sign(
-                    algorithm, dict(body.get("claims", {})), body.get("kid")
+                    algorithm,
+                    dict(body.get("claims", {})),
+                    body.get("kid"),
+                    header=header,
+                    payload=payload,
                 )
             elif self.path == "/_control/rotate":
                 families = body.get("families", list(FAMILIES))
                 if not set(families) <= set(FAMILIES):
                     raise ValueError(f"unknown family in {families!r}; choose from {FAMILIES}")
                 result = {"kids": self.server.issuer.rotate(families)}
+            elif self.path == "/_control/fault":
+                self.server.faults.set(
+                    str(body.get("mode", "ok")),
+                    float(body.get("seconds", 0.0)),
+                    str(body.get("target", "jwks")),
+                )
+                result = self.server.faults.stats()["fault"]
             else:
                 self._send(HTTPStatus.NOT_FOUND, {"error": "not found"})
                 return
@@ -274,9 +469,20 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class IssuerServer(ThreadingHTTPServer):
-    """A threading HTTP server that carries the issuer its handlers serve."""
+    """A threading HTTP server that carries the issuer its handlers serve, and its faults."""
 
     issuer: Issuer
+    faults: Faults
+
+
+def b64decode(text: object) -> bytes:
+    """The bytes of a base64url string, padded or not."""
+    if not isinstance(text, str):
+        raise TypeError("payload_b64 must be a string")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"payload_b64 is not base64url: {exc}") from None
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -318,6 +524,7 @@ def main(argv: list[str]) -> None:
         keys_dir=arguments.keys,
         tag_alg=arguments.algorithms is not None,
     )
+    server.faults = Faults()
     # The socket is listening already: once this line is out, clients may connect.
     sys.stdout.write(f"{port}\n")
     sys.stdout.flush()
