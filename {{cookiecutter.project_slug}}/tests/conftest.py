@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import time
 from collections import Counter
@@ -32,7 +33,7 @@ from {{ cookiecutter.package_name }}.settings import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+    from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
     from jose.backends.base import Key
@@ -402,3 +403,27 @@ def count_calls(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> Ca
 
     monkeypatch.setattr(owner, name, counting)
     return count
+
+
+@pytest.fixture
+def restore_logging(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Undo what `configure_logging` changes: root handlers and level, uvicorn's and httpx's loggers.
+
+    pytest gives every test phase capture handlers of its own (of the type of `caplog.handler`):
+    those of the setup phase are not put back, those of the teardown phase are kept.
+    """
+    root = logging.getLogger()
+    phase_handler = type(caplog.handler)
+    handlers = [handler for handler in root.handlers if not isinstance(handler, phase_handler)]
+    level = root.level
+    names = ("uvicorn", "uvicorn.error", "uvicorn.access", "httpx")
+    loggers = [logging.getLogger(name) for name in names]
+    states = [(item.handlers[:], item.propagate, item.disabled, item.level) for item in loggers]
+    yield
+    teardown = [handler for handler in root.handlers if isinstance(handler, phase_handler)]
+    root.handlers[:] = [*handlers, *teardown]
+    root.setLevel(level)
+    for item, (saved, propagate, disabled, saved_level) in zip(loggers, states, strict=True):
+        item.handlers[:] = saved
+        item.propagate, item.disabled = propagate, disabled
+        item.setLevel(saved_level)

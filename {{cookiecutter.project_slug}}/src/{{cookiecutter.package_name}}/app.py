@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Request, Response
 from litestar.di import Provide
-from litestar.middleware import DefineMiddleware
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware, DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -25,11 +26,11 @@ from .settings import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
 
     import httpx
     from litestar.datastructures import State
-    from litestar.types import ControllerRouterHandler
+    from litestar.types import ASGIApp, ControllerRouterHandler, Receive, Scope, Send
 
 __all__ = ("app", "create_app")
 
@@ -90,6 +91,7 @@ def create_app(
         route_handlers=[health, ready, protected, admin, *metrics, *route_handlers],
         middleware=[
             *observability,
+            AuthRefusalMiddleware(reject),
             DefineMiddleware(
                 BearerTokenMiddleware, verifier=verifier, exclude=settings.exclude_paths
             ),
@@ -109,6 +111,30 @@ def create_app(
             ),
         ),
     )
+
+
+class AuthRefusalMiddleware(ASGIMiddleware):
+    """Answers an `AuthError` of the authentication middleware with `reject`, where it is raised.
+
+    Litestar would answer it outside every middleware: the access log and the request metrics
+    would record a 500 (or a 200) without the reason, and the response would lack its request id.
+    Guards and handlers raise inside the route, where Litestar answers them within the middleware.
+    """
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(
+        self, reject: Callable[[Request[Any, Any, Any], AuthError], Response[Any]]
+    ) -> None:
+        self._reject = reject
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        try:
+            await next_app(scope, receive, send)
+        except AuthError as error:
+            request: Request[Any, Any, Any] = Request(scope, receive, send)
+            response = self._reject(request, error)
+            await response.to_asgi_response(None, request)(scope, receive, send)
 
 
 def _log_configuration(settings: AuthSettings) -> None:
