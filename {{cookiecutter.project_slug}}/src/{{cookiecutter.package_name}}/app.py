@@ -6,16 +6,16 @@ import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from litestar import Litestar, Request, Response
+from litestar import Litestar
 from litestar.di import Provide
-from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware, DefineMiddleware
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from .auth import AuthError, BearerTokenMiddleware, KeySet, TokenVerifier
-from .logs import AccessLogMiddleware, configure_logging, note_auth_failure
-from .metrics import AUTH_REFUSALS, KeySetCollector, metrics_controller, prometheus_config
+from .logs import AccessLogMiddleware, configure_logging
+from .metrics import KeySetCollector, metrics_controller, prometheus_config
+from .refusals import AuthRefusalMiddleware, RefusalHandler
 from .routes import admin, health, protected, ready
 from .settings import (
     AuthSettings,
@@ -26,11 +26,10 @@ from .settings import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncIterator, Sequence
 
     import httpx
-    from litestar.datastructures import State
-    from litestar.types import ASGIApp, ControllerRouterHandler, Receive, Scope, Send
+    from litestar.types import ControllerRouterHandler
 
 __all__ = ("app", "create_app")
 
@@ -63,22 +62,7 @@ def create_app(
             if service.metrics_path:
                 collector.unregister()
 
-    def reject(
-        request: Request[object, object, State], error: AuthError
-    ) -> Response[dict[str, object]]:
-        logger.info(
-            "request refused: reason=%s status=%d path=%s",
-            error.reason,
-            error.status_code,
-            request.url.path,
-        )
-        note_auth_failure(request.scope, error.reason)
-        AUTH_REFUSALS.labels(error.reason, str(error.status_code)).inc()
-        return Response(
-            {"status_code": error.status_code, "detail": error.description},
-            status_code=error.status_code,
-            headers=error.headers(settings.realm),
-        )
+    reject = RefusalHandler(settings.realm)
 
     observability: list[Any] = [AccessLogMiddleware()] if service.access_log else []
     metrics: list[ControllerRouterHandler] = []
@@ -111,30 +95,6 @@ def create_app(
             ),
         ),
     )
-
-
-class AuthRefusalMiddleware(ASGIMiddleware):
-    """Answers an `AuthError` of the authentication middleware with `reject`, where it is raised.
-
-    Litestar would answer it outside every middleware: the access log and the request metrics
-    would record a 500 (or a 200) without the reason, and the response would lack its request id.
-    Guards and handlers raise inside the route, where Litestar answers them within the middleware.
-    """
-
-    scopes = (ScopeType.HTTP,)
-
-    def __init__(
-        self, reject: Callable[[Request[Any, Any, Any], AuthError], Response[Any]]
-    ) -> None:
-        self._reject = reject
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        try:
-            await next_app(scope, receive, send)
-        except AuthError as error:
-            request: Request[Any, Any, Any] = Request(scope, receive, send)
-            response = self._reject(request, error)
-            await response.to_asgi_response(None, request)(scope, receive, send)
 
 
 def _log_configuration(settings: AuthSettings) -> None:
