@@ -51,7 +51,7 @@ REFUSALS: Final[dict[str, Refusal]] = {
         "/protected",
         lambda k: k.impostor_for("RS256").sign(claims(), "RS256"),
         401,
-        "rejected_by_jose",
+        "bad_signature",
     ),
     "insufficient-scope": Refusal(
         "/admin", lambda k: k.token(scope="read"), 403, "insufficient_scope"

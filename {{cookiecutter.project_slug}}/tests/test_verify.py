@@ -7,7 +7,7 @@ import hmac
 import json
 from typing import TYPE_CHECKING, Any
 
-import jose.jwt
+import jose.jws
 import pytest
 
 from {{ cookiecutter.package_name }}.auth import (
@@ -78,8 +78,8 @@ def tamper(token: str) -> str:
 
 @pytest.fixture
 def decodes(monkeypatch: pytest.MonkeyPatch) -> CallCount:
-    """Count python-jose decodes (each is a full signature check)."""
-    return count_calls(monkeypatch, jose.jwt, "decode")
+    """Count python-jose signature checks."""
+    return count_calls(monkeypatch, jose.jws, "verify")
 
 
 class TestAlgorithms:
@@ -101,7 +101,7 @@ class TestAlgorithms:
     ) -> None:
         """Changing one character of the signature breaks it."""
         error = await refused(verifier, tamper(keyring.token(algorithm)))
-        assert error.reason == "rejected_by_jose"
+        assert error.reason == "bad_signature"
 
     @pytest.mark.parametrize("algorithm", ALGORITHMS)
     async def test_altered_claims_are_refused(
@@ -111,7 +111,7 @@ class TestAlgorithms:
         header, _, signature = keyring.token(algorithm).split(".")
         forged_claims = b64url(json.dumps(claims(sub="admin")))
         error = await refused(verifier, f"{header}.{forged_claims}.{signature}")
-        assert error.reason == "rejected_by_jose"
+        assert error.reason == "bad_signature"
 
     @pytest.mark.parametrize("algorithm", ALGORITHMS)
     async def test_stripped_signature_is_refused(
@@ -127,7 +127,7 @@ class TestAlgorithms:
     ) -> None:
         """A token signed by another key of the same type, claiming the issuer's kid, fails."""
         token = keyring.impostor_for(algorithm).sign(claims(), algorithm)
-        assert (await refused(verifier, token)).reason == "rejected_by_jose"
+        assert (await refused(verifier, token)).reason == "bad_signature"
 
     @pytest.mark.parametrize("algorithm", ["RS256", "PS256"])
     async def test_rsa_signature_under_the_other_padding_is_refused(
@@ -138,7 +138,7 @@ class TestAlgorithms:
         _, payload, signature = keyring.token(algorithm).split(".")
         header = b64url(json.dumps({"alg": other, "kid": "rsa-1", "typ": "JWT"}))
         assert (await refused(verifier, f"{header}.{payload}.{signature}")).reason == (
-            "rejected_by_jose"
+            "bad_signature"
         )
 
 
@@ -273,7 +273,7 @@ class TestHeader:
         """A token carrying its own public key in `jwk` is verified against the issuer's keys only."""
         impostor = keyring.impostor_for("RS256")
         token = impostor.sign(claims(), "RS256", jwk=impostor.public_jwk)
-        assert (await refused(verifier, token)).reason == "rejected_by_jose"
+        assert (await refused(verifier, token)).reason == "bad_signature"
         assert stub.jwks_fetches == 1
 
     @pytest.mark.parametrize(
@@ -349,16 +349,16 @@ class TestClaims:
     @pytest.mark.parametrize(
         ("overrides", "reason"),
         [
-            pytest.param({"nbf": 3600}, "rejected_by_jose", id="nbf-in-future"),
+            pytest.param({"nbf": 3600}, "not_yet_valid", id="nbf-in-future"),
             pytest.param({"iat": 3600}, "issued_in_future", id="iat-in-future"),
-            pytest.param({"exp": OMIT}, "rejected_by_jose", id="no-exp"),
-            pytest.param({"iss": OMIT}, "rejected_by_jose", id="no-iss"),
-            pytest.param({"iss": ISSUER + "/"}, "rejected_by_jose", id="iss-trailing-slash"),
-            pytest.param({"iss": "https://other.test"}, "rejected_by_jose", id="iss-other"),
-            pytest.param({"iss": [ISSUER]}, "rejected_by_jose", id="iss-list"),
+            pytest.param({"exp": OMIT}, "missing_exp", id="no-exp"),
+            pytest.param({"iss": OMIT}, "wrong_issuer", id="no-iss"),
+            pytest.param({"iss": ISSUER + "/"}, "wrong_issuer", id="iss-trailing-slash"),
+            pytest.param({"iss": "https://other.test"}, "wrong_issuer", id="iss-other"),
+            pytest.param({"iss": [ISSUER]}, "wrong_issuer", id="iss-list"),
             pytest.param({"sub": OMIT}, "missing_sub", id="no-sub"),
             pytest.param({"sub": ""}, "missing_sub", id="empty-sub"),
-            pytest.param({"sub": 42}, "rejected_by_jose", id="sub-number"),
+            pytest.param({"sub": 42}, "missing_sub", id="sub-number"),
             pytest.param({"aud": OMIT}, "wrong_audience", id="no-aud"),
             pytest.param({"aud": "https://other.test"}, "wrong_audience", id="aud-other"),
             pytest.param({"aud": AUDIENCE + "/"}, "wrong_audience", id="aud-trailing-slash"),
