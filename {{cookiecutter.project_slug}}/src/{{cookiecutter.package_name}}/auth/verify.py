@@ -1,4 +1,4 @@
-"""Token -> principal: size and header checks, key choice, python-jose decode, claim policy."""
+"""Token -> principal: size and header checks, key choice, python-jose JWS check, claim policy."""
 
 from __future__ import annotations
 
