@@ -226,10 +226,16 @@ def running_service(
     log: Path,
     *args: str,
     env: Mapping[str, str] | None = None,
+    direct: bool = False,
 ) -> Iterator[Service]:
-    """`uv run <slug> <command> --port <free> <args>` in `project`, stopped on exit."""
+    """`uv run <slug> <command> --port <free> <args>` in `project`, stopped on exit.
+
+    `direct` starts the console script of the project's `.venv` instead of `uv run`, so that
+    the started process is the service itself (whose memory a test can read).
+    """
     port = free_port()
-    cmd = ["uv", "run", SLUG, command, "--port", str(port), *args]
+    launcher = [str(project.path / ".venv" / "bin" / SLUG)] if direct else ["uv", "run", SLUG]
+    cmd = [*launcher, command, "--port", str(port), *args]
     full_env = service_env(project.env, **dict(env or {}))
     with started(cmd, cwd=project.path, env=full_env, log=log) as process:
         service = Service(process, port)

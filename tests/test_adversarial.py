@@ -44,16 +44,13 @@ from processes import (
     LOOPBACK,
     POLL_SECONDS,
     REALM,
-    SLUG,
     START_TIMEOUT,
     STOP_TIMEOUT,
     Issuer,
     Service,
     b64url,
-    free_port,
     running_issuer,
-    service_env,
-    started,
+    running_service,
     tamper,
 )
 
@@ -282,19 +279,11 @@ def decoy_listener() -> Iterator[DecoyServer]:
 # --- services and load -------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def serving(project: Installed, log: Path, **env: str) -> Iterator[Service]:
+def serving(
+    project: Installed, log: Path, **env: str
+) -> contextlib.AbstractContextManager[Service]:
     """The project's `serve` console script on a free port: the started process is the service."""
-    port = free_port()
-    cmd = [str(project.path / ".venv" / "bin" / SLUG), "serve", "--port", str(port)]
-    full_env = service_env(project.env, **env)
-    with started(cmd, cwd=project.path, env=full_env, log=log) as process:
-        service = Service(process, port)
-        try:
-            service.wait_for("/health", 200, START_TIMEOUT)
-            yield service
-        finally:
-            service.client.close()
+    return running_service(project, "serve", log, env=env, direct=True)
 
 
 @dataclass(frozen=True)

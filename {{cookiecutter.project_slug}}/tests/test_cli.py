@@ -16,6 +16,7 @@ from jose import jwt
 from uvicorn.importer import import_from_string
 
 from {{ cookiecutter.package_name }}.app import app, create_app
+from {{ cookiecutter.package_name }}.auth.algorithms import SUPPORTED_ALGORITHMS
 from {{ cookiecutter.package_name }}.cli import cli, main
 from {{ cookiecutter.package_name }}.devissuer import (
     DEV_ALGORITHMS,
@@ -41,9 +42,15 @@ BIND_ALL: Final = "0.0.0.0"  # noqa: S104 - an option value under test, nothing 
 
 
 @pytest.fixture(autouse=True)
-def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run every command in `tmp_path`: `.dev-issuer/` lands there and no `.env` is read."""
+def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_environment: None) -> None:
+    """Run every command in `tmp_path`, with every algorithm allowed and no audience.
+
+    `.dev-issuer/` lands there and no `.env` is read; the settings do not depend on the
+    answers the project was generated with.
+    """
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUTH_ALGORITHMS", ",".join(SUPPORTED_ALGORITHMS))
+    monkeypatch.setenv("AUTH_AUDIENCE", "")
 
 
 @pytest.fixture
