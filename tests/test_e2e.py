@@ -67,24 +67,23 @@ def shared_issuer(logs: Path) -> Iterator[Issuer]:
         yield issuer
 
 
+def serving_against(project: Installed, issuer: Issuer, log: Path) -> Iterator[Service]:
+    """`serve` of `project` verifying tokens of `issuer`, once it is ready."""
+    with running_service(project, "serve", log, env={"AUTH_ISSUER": issuer.url}) as service:
+        service.wait_for("/ready", 200, START_TIMEOUT)
+        yield service
+
+
 @pytest.fixture(scope="module")
 def served(installed_default: Installed, shared_issuer: Issuer, logs: Path) -> Iterator[Service]:
     """The default project under `serve`, verifying tokens of the shared issuer."""
-    with running_service(
-        installed_default, "serve", logs / "serve.log", env={"AUTH_ISSUER": shared_issuer.url}
-    ) as service:
-        service.wait_for("/ready", 200, START_TIMEOUT)
-        yield service
+    yield from serving_against(installed_default, shared_issuer, logs / "serve.log")
 
 
 @pytest.fixture(scope="module")
 def narrow(installed_py313: Installed, shared_issuer: Issuer, logs: Path) -> Iterator[Service]:
     """The py313 project under `serve`, with only AUTH_ISSUER overridden."""
-    with running_service(
-        installed_py313, "serve", logs / "serve-py313.log", env={"AUTH_ISSUER": shared_issuer.url}
-    ) as service:
-        service.wait_for("/ready", 200, START_TIMEOUT)
-        yield service
+    yield from serving_against(installed_py313, shared_issuer, logs / "serve-py313.log")
 
 
 @dataclass
