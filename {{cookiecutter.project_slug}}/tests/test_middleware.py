@@ -124,8 +124,13 @@ REFUSED_TOKENS: Final[dict[str, Callable[[Keyring], str]]] = {
 }
 
 
+def scope_headers(*values: str, name: bytes = b"authorization") -> list[tuple[bytes, bytes]]:
+    """ASGI scope headers: a `Host`, then one `Authorization` header per value."""
+    return [(b"host", b"service.test"), *((name, value.encode()) for value in values)]
+
+
 class TestBearerToken:
-    """Reading the token out of the `Authorization` headers."""
+    """Reading the token out of the `Authorization` headers of the ASGI scope."""
 
     @pytest.mark.parametrize(
         ("values", "token"),
@@ -138,13 +143,17 @@ class TestBearerToken:
     )
     def test_token_is_read_from_one_bearer_header(self, values: list[str], token: str) -> None:
         """The scheme is case-insensitive and surrounding spaces are dropped."""
-        assert bearer_token(values) == token
+        assert bearer_token(scope_headers(*values)) == token
+
+    def test_header_name_is_case_insensitive(self) -> None:
+        """ASGI servers should lowercase header names, but the header is found if one does not."""
+        assert bearer_token(scope_headers("Bearer abc", name=b"Authorization")) == "abc"
 
     @pytest.mark.parametrize("values", [[], ["Basic dXNlcjpwYXNz"], ["Token abc"], ["Bearerabc"]])
     def test_no_bearer_header_is_a_missing_token(self, values: list[str]) -> None:
         """No header, or another scheme, means no bearer token was offered."""
         with pytest.raises(MissingToken):
-            bearer_token(values)
+            bearer_token(scope_headers(*values))
 
     @pytest.mark.parametrize(
         "values",
@@ -153,7 +162,7 @@ class TestBearerToken:
     def test_broken_bearer_header_is_an_invalid_token(self, values: list[str]) -> None:
         """A bearer header without exactly one token, or two headers, is invalid."""
         with pytest.raises(InvalidToken):
-            bearer_token(values)
+            bearer_token(scope_headers(*values))
 
 
 class TestAccepted:

@@ -15,7 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from .auth import AuthError, BearerTokenMiddleware, KeySet, TokenVerifier
 from .logs import AccessLogMiddleware, configure_logging
 from .metrics import KeySetCollector, metrics_controller, prometheus_config
-from .refusals import AuthRefusalMiddleware, RefusalHandler
+from .refusals import RefusalHandler
 from .routes import admin, health, protected, ready
 from .settings import (
     AuthSettings,
@@ -75,9 +75,11 @@ def create_app(
         route_handlers=[health, ready, protected, admin, *metrics, *route_handlers],
         middleware=[
             *observability,
-            AuthRefusalMiddleware(reject),
             DefineMiddleware(
-                BearerTokenMiddleware, verifier=verifier, exclude=settings.exclude_paths
+                BearerTokenMiddleware,
+                verifier=verifier,
+                refuse=reject,
+                exclude=settings.exclude_paths,
             ),
         ],
         logging_config=None,

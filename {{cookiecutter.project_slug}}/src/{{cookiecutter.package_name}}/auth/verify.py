@@ -1,23 +1,22 @@
-"""Token -> principal: size and header checks, key choice, python-jose JWS check, claim policy."""
+"""Token -> principal: size and header checks, key choice, python-jose signature check, claim policy."""
 
 from __future__ import annotations
 
 import binascii
-import json
 import math
-import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from cachetools import TTLCache
-from jose import jws
-from jose.utils import base64url_decode
+import msgspec
 
 from .errors import ExpiredToken, InvalidToken
+from .verified import VerifiedTokens
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+
+    from jose.backends.base import Key
 
     from ..settings import AuthSettings
     from .keys import KeySet
@@ -26,9 +25,9 @@ __all__ = ("Principal", "TokenVerifier")
 
 TIME_CLAIMS: Final = ("exp", "nbf", "iat")
 MAX_KID_LENGTH: Final = 256
-# RFC 7515 section 7.1: three base64url segments without padding. python-jose's decoder skips
-# characters outside the alphabet, so `sig!!!!` or `sig==` would otherwise verify like `sig`.
-COMPACT_JWS: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+BASE64URL: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+URLSAFE_TO_STANDARD: Final = bytes.maketrans(b"-_", b"+/")
+JSON: Final = msgspec.json.Decoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +40,6 @@ class Principal:
     """From `scope` (space-separated, OAuth 2.0) or `scp` (string or list: Entra ID, Okta)."""
     claims: Mapping[str, Any]
     """Every claim of the verified token."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Verified:
-    principal: Principal
-    valid_until: float
-    key_version: int
 
 
 class TokenVerifier:
@@ -65,12 +57,8 @@ class TokenVerifier:
         self._clock = clock
         self._algorithms = frozenset(settings.algorithms)
         self._audiences = frozenset(settings.audience)
-        self._verified: TTLCache[str, _Verified] | None = (
-            TTLCache(
-                maxsize=settings.verified_cache_size,
-                ttl=settings.verified_cache_ttl,
-                timer=clock,
-            )
+        self._verified: VerifiedTokens[Principal] | None = (
+            VerifiedTokens(settings.verified_cache_size, settings.verified_cache_ttl, clock)
             if settings.verified_cache_size and settings.verified_cache_ttl
             else None
         )
@@ -84,10 +72,11 @@ class TokenVerifier:
         """
         if len(token) > self._settings.max_token_bytes:
             raise InvalidToken("token_too_large")
-        cached = self._cached(token)
-        if cached is not None:
-            return cached
-        header = _read_header(token)
+        if self._verified is not None:
+            cached = self._verified.get(token, self._keys.version)
+            if cached is not None:
+                return cached
+        header, signing_input, signature = _split(token)
         algorithm = header.get("alg")
         if not isinstance(algorithm, str) or algorithm not in self._algorithms:
             raise InvalidToken("algorithm_not_allowed")
@@ -98,24 +87,31 @@ class TokenVerifier:
         if "kid" in header and (not isinstance(kid, str) or len(kid) > MAX_KID_LENGTH):
             raise InvalidToken("malformed_kid")
         key = await self._keys.key_for(kid, algorithm)
-        claims = self._decode(token, key, algorithm)
+        claims = self._decode(signing_input, signature, key)
         principal = Principal(subject=claims["sub"], scopes=_scopes_of(claims), claims=claims)
-        self._remember(token, principal)
+        if self._verified is not None:
+            expires_at = claims["exp"] + self._settings.leeway
+            self._verified.put(token, principal, expires_at, self._keys.version)
         return principal
 
-    def _decode(self, token: str, key: Any, algorithm: str) -> dict[str, Any]:
-        """Check the signature with python-jose's JWS layer, then apply the claim policy.
+    def _decode(self, signing_input: bytes, signature: bytes, key: Key) -> dict[str, Any]:
+        """Check the signature with the python-jose key, then decode the claims and apply the policy.
 
-        `jws.verify` (not `jwt.decode`) parses the token once and leaves the claims to
-        `_check_claims`, which needs several audiences and stricter types than python-jose.
+        The token was split and its header read once, by `_split`; python-jose's `jws.verify`
+        would do both again, so the key's own `verify` is called instead.
         """
         try:
-            claims = json.loads(jws.verify(token, key, algorithms=[algorithm]))
-        # Hostile input reaches python-jose and the standard library in many shapes
-        # (JWSError, JWKError, ValueError, RecursionError...): every one of them is a
-        # refused token, never a server error.
+            verified = key.verify(signing_input, signature)
+        # Hostile input reaches python-jose and cryptography in many shapes (JWKError,
+        # ValueError, ...): every one of them is a refused token, never a server error.
         except Exception:  # noqa: BLE001
-            raise InvalidToken("bad_signature") from None
+            verified = False
+        if not verified:
+            raise InvalidToken("bad_signature")
+        try:
+            claims = JSON.decode(_b64decode(signing_input.partition(b".")[2]))
+        except (ValueError, RecursionError):
+            raise InvalidToken("payload_not_json") from None
         if not isinstance(claims, dict):
             raise InvalidToken("payload_not_an_object")
         self._check_claims(claims)
@@ -146,36 +142,36 @@ class TokenVerifier:
             ):
                 raise InvalidToken("wrong_audience")
 
-    def _cached(self, token: str) -> Principal | None:
-        if self._verified is None:
-            return None
-        entry = self._verified.get(token)
-        if entry is None:
-            return None
-        if entry.key_version != self._keys.version or self._clock() >= entry.valid_until:
-            self._verified.pop(token, None)
-            return None
-        return entry.principal
 
-    def _remember(self, token: str, principal: Principal) -> None:
-        if self._verified is None:
-            return
-        valid_until = principal.claims["exp"] + self._settings.leeway
-        self._verified[token] = _Verified(principal, valid_until, self._keys.version)
-
-
-def _read_header(token: str) -> dict[str, Any]:
-    if not COMPACT_JWS.fullmatch(token):
+def _split(token: str) -> tuple[dict[str, Any], bytes, bytes]:
+    """The header, signing input and signature of a compact JWS (RFC 7515 section 7.1)."""
+    try:
+        raw = token.encode("ascii")
+    except UnicodeError:
+        raise InvalidToken("malformed") from None
+    # Exactly three non-empty base64url segments, without padding. The decoder would skip
+    # characters outside the alphabet, so `sig!!` or `sig==` would otherwise verify like `sig`.
+    if raw.translate(None, BASE64URL) != b"..":
+        raise InvalidToken("malformed")
+    signing_input, _, signature = raw.rpartition(b".")
+    header_segment, _, payload_segment = signing_input.partition(b".")
+    if not (header_segment and payload_segment and signature):
         raise InvalidToken("malformed")
     try:
-        segment = token.split(".", 1)[0]
-        header = json.loads(base64url_decode(segment.encode("ascii")))
+        header = JSON.decode(_b64decode(header_segment))
+        signature_bytes = _b64decode(signature)
     # RecursionError: a header of thousands of nested brackets still fits in max_token_bytes.
-    except (ValueError, UnicodeError, binascii.Error, RecursionError):
+    except (ValueError, RecursionError):  # binascii.Error and msgspec's DecodeError included
         raise InvalidToken("malformed") from None
-    if not isinstance(header, dict) or token.count(".") != 2:
+    if not isinstance(header, dict):
         raise InvalidToken("malformed")
-    return header
+    return header, signing_input, signature_bytes
+
+
+def _b64decode(segment: bytes) -> bytes:
+    # `base64.urlsafe_b64decode` without its argument checks: `_split` has checked the alphabet.
+    padding = b"=" * (-len(segment) % 4)
+    return binascii.a2b_base64(segment.translate(URLSAFE_TO_STANDARD) + padding)
 
 
 def _is_number(value: Any) -> bool:
