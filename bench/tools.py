@@ -334,7 +334,8 @@ def micro(package: str, keys_dir: Path) -> list[dict[str, Any]]:
                 verifier = auth.TokenVerifier(settings, keyset)
                 loop.run_until_complete(keyset.__aenter__())
                 try:
-                    loop.run_until_complete(verifier.verify(token))
+                    for _ in range(2):  # the second success stores it in the cache
+                        loop.run_until_complete(verifier.verify(token))
                     batch = functools.partial(_drive, verifier, token, 50)
                     results[label] = _time_per_call(lambda b=batch: loop.run_until_complete(b()))
                     results[label] /= 50

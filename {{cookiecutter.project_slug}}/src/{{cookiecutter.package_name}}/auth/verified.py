@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .verify import Principal
+
 __all__ = ("VerifiedTokens",)
 
-T = TypeVar("T")
 
-
-class VerifiedTokens(Generic[T]):
-    """What each recently verified token was verified as, keyed by the exact token string.
+class VerifiedTokens:
+    """The principal of each recently verified token, keyed by the exact token string.
 
     Only successful verifications count, and a token is stored the second time it is verified:
     a token seen once (most tokens, under a flood of fresh ones) costs no entry, so it evicts
@@ -28,28 +28,28 @@ class VerifiedTokens(Generic[T]):
         self._maxsize = maxsize
         self._ttl = ttl
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[T, float]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._seen_once: set[int] = set()
         self._key_version = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, token: str, key_version: int) -> T | None:
-        """The value stored for `token`, if it is still valid under this key set version."""
+    def get(self, token: str, key_version: int) -> Principal | None:
+        """The principal stored for `token`, if still valid under this key set version."""
         if key_version != self._key_version:
             self._drop_all(key_version)
             return None
         entry = self._entries.get(token)
         if entry is None:
             return None
-        value, valid_until = entry
+        principal, valid_until = entry
         if self._clock() >= valid_until:
             del self._entries[token]
             return None
-        return value
+        return principal
 
-    def put(self, token: str, value: T, expires_at: float, key_version: int) -> None:
+    def put(self, token: str, principal: Principal, expires_at: float, key_version: int) -> None:
         """Remember a successful verification until `expires_at` (or `ttl` from now, if sooner)."""
         if key_version != self._key_version:
             self._drop_all(key_version)
@@ -62,7 +62,7 @@ class VerifiedTokens(Generic[T]):
         self._seen_once.discard(fingerprint)
         if len(self._entries) >= self._maxsize:
             self._entries.popitem(last=False)
-        self._entries[token] = (value, min(expires_at, self._clock() + self._ttl))
+        self._entries[token] = (principal, min(expires_at, self._clock() + self._ttl))
 
     def _drop_all(self, key_version: int) -> None:
         self._entries.clear()

@@ -57,7 +57,7 @@ class TokenVerifier:
         self._clock = clock
         self._algorithms = frozenset(settings.algorithms)
         self._audiences = frozenset(settings.audience)
-        self._verified: VerifiedTokens[Principal] | None = (
+        self._verified: VerifiedTokens | None = (
             VerifiedTokens(settings.verified_cache_size, settings.verified_cache_ttl, clock)
             if settings.verified_cache_size and settings.verified_cache_ttl
             else None
