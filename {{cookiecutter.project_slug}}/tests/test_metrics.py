@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from litestar import get
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -23,12 +24,19 @@ if TYPE_CHECKING:
     Client = AsyncTestClient[Litestar]
 
 
+@get("/broken", exclude_from_auth=True, sync_to_thread=False)
+def broken() -> None:
+    """A route that fails, for the error metrics."""
+    raise RuntimeError("boom")
+
+
 def service_app(stub: IssuerStub, **service: Any) -> Litestar:
     """The real app on the stub issuer, with these `ServiceSettings` (and none from `.env`)."""
     return create_app(
         auth_settings(),
         service=ServiceSettings(_env_file=None, **service),
         jwks_transport=stub.transport,
+        route_handlers=[broken],
     )
 
 
@@ -75,6 +83,9 @@ class TestEndpoint:
             "# TYPE jwks_key_set_age_seconds gauge",
             "# TYPE jwks_ready gauge",
             "# TYPE http_requests_total counter",
+            "# TYPE http_request_duration_seconds histogram",
+            "# TYPE http_requests_error_total counter",
+            "# TYPE http_requests_in_progress gauge",
         ):
             assert declaration in text
 
@@ -119,6 +130,34 @@ class TestEndpoint:
         for status, added in (("200", 1), ("401", 2)):
             old = sample(before, "http_requests_total", status_code=status, **labels) or 0.0
             assert sample(after, "http_requests_total", status_code=status, **labels) == old + added
+
+    async def test_latency_is_observed_per_route_and_status(
+        self, stub: IssuerStub, keyring: Keyring
+    ) -> None:
+        """Each request adds one observation, of a positive duration, to its route's histogram."""
+        labels = {"method": "GET", "path": "/protected", "status_code": "200"}
+        async with AsyncTestClient(service_app(stub)) as client:
+            before = await scrape(client)
+            for _ in range(3):
+                await client.get("/protected", headers=bearer(keyring.token()))
+            after = await scrape(client)
+        count, total = "http_request_duration_seconds_count", "http_request_duration_seconds_sum"
+        assert sample(after, count, **labels) == (sample(before, count, **labels) or 0.0) + 3
+        assert (sample(after, total, **labels) or 0.0) > (sample(before, total, **labels) or 0.0)
+
+    async def test_server_errors_are_counted_and_nothing_stays_in_progress(
+        self, stub: IssuerStub
+    ) -> None:
+        """A 500 counts under `http_requests_error_total`; no request is left in progress."""
+        labels = {"method": "GET", "path": "/broken"}
+        async with AsyncTestClient(service_app(stub)) as client:
+            before = await scrape(client)
+            assert (await client.get("/broken")).status_code == 500
+            after = await scrape(client)
+        errors = "http_requests_error_total"
+        old = sample(before, errors, status_code="500", **labels) or 0.0
+        assert sample(after, errors, status_code="500", **labels) == old + 1
+        assert sample(after, "http_requests_in_progress", **labels) == 0.0
 
 
 class TestRefusals:

@@ -14,7 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from .auth import AuthError, BearerTokenMiddleware, KeySet, TokenVerifier
 from .logs import AccessLogMiddleware, configure_logging
-from .metrics import KeySetCollector, metrics_controller, prometheus_config
+from .metrics import KeySetCollector, RequestMetricsMiddleware, metrics_controller
 from .refusals import RefusalHandler
 from .routes import admin, health, protected, ready
 from .settings import (
@@ -67,7 +67,7 @@ def create_app(
     observability: list[Any] = [AccessLogMiddleware()] if service.access_log else []
     metrics: list[ControllerRouterHandler] = []
     if service.metrics_path:
-        observability.append(prometheus_config({{ cookiecutter.project_slug | tojson }}).middleware)
+        observability.append(RequestMetricsMiddleware({{ cookiecutter.project_slug | tojson }}))
         metrics.append(
             metrics_controller(service.metrics_path, require_token=service.metrics_require_token)
         )
