@@ -168,7 +168,8 @@ class TestIssuerUnavailable:
 
     async def test_keys_expire_after_max_stale(self, stub: IssuerStub, keyring: Keyring) -> None:
         """Past TTL plus `jwks_max_stale` without a successful refresh, requests get 503."""
-        settings = auth_settings(jwks_cache_ttl=0.05, jwks_max_stale=0)
+        # The short cooldown lets /ready refetch if a slow start already outlived the TTL.
+        settings = auth_settings(jwks_cache_ttl=0.05, jwks_max_stale=0, refresh_cooldown=0.05)
         async with AsyncTestClient(build_app(stub, settings)) as client:
             assert (await client.get("/ready")).status_code == 200
             stub.fault = "down"
