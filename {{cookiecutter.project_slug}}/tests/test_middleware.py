@@ -6,12 +6,19 @@ import hashlib
 import hmac
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import pytest
+from litestar.connection import ASGIConnection
 
-from {{ cookiecutter.package_name }}.auth import InvalidToken, MissingToken
+from {{ cookiecutter.package_name }}.auth import (
+    BearerTokenMiddleware,
+    InvalidToken,
+    MissingToken,
+    Principal,
+)
 from {{ cookiecutter.package_name }}.auth.middleware import bearer_token
+from {{ cookiecutter.package_name }}.refusals import RefusalHandler
 
 from .conftest import ALGORITHMS, ISSUER, OMIT, REALM, b64url, claims
 
@@ -20,6 +27,9 @@ if TYPE_CHECKING:
 
     from litestar import Litestar
     from litestar.testing import AsyncTestClient
+    from litestar.types import Receive, Scope, Send
+
+    from {{ cookiecutter.package_name }}.auth import TokenVerifier
 
     from .conftest import IssuerStub, Keyring
 
@@ -124,6 +134,12 @@ REFUSED_TOKENS: Final[dict[str, Callable[[Keyring], str]]] = {
 }
 
 
+def connection_with(headers: list[tuple[bytes, bytes]]) -> ASGIConnection[Any, Any, Any, Any]:
+    """A connection to `GET /protected` carrying `headers`."""
+    scope: dict[str, Any] = {"type": "http", "method": "GET", "path": "/protected"}
+    return ASGIConnection(cast("Scope", {**scope, "headers": headers}))
+
+
 def scope_headers(*values: str, name: bytes = b"authorization") -> list[tuple[bytes, bytes]]:
     """ASGI scope headers: a `Host`, then one `Authorization` header per value."""
     return [(b"host", b"service.test"), *((name, value.encode()) for value in values)]
@@ -163,6 +179,39 @@ class TestBearerToken:
         """A bearer header without exactly one token, or two headers, is invalid."""
         with pytest.raises(InvalidToken):
             bearer_token(scope_headers(*values))
+
+
+class TestAuthenticateRequest:
+    """Litestar's `authenticate_request`, for code holding a connection: the same verification."""
+
+    @pytest.fixture
+    def middleware(self, verifier: TokenVerifier) -> BearerTokenMiddleware:
+        """The middleware around an app that is never reached."""
+
+        async def unreachable(scope: Scope, receive: Receive, send: Send) -> None:
+            raise AssertionError
+
+        return BearerTokenMiddleware(unreachable, verifier=verifier, refuse=RefusalHandler(REALM))
+
+    async def test_valid_token_gives_the_principal_and_its_claims(
+        self, middleware: BearerTokenMiddleware, keyring: Keyring
+    ) -> None:
+        """`user` is the principal of the token, `auth` its claims."""
+        headers = scope_headers(f"Bearer {keyring.token(scope='read write')}")
+        result = await middleware.authenticate_request(connection_with(headers))
+        assert isinstance(result.user, Principal)
+        assert (result.user.subject, result.user.scopes) == ("user-1", frozenset({"read", "write"}))
+        assert result.auth == result.user.claims
+
+    async def test_refusals_are_raised(
+        self, middleware: BearerTokenMiddleware, keyring: Keyring
+    ) -> None:
+        """No token, or a refused one, raises the error the middleware answers."""
+        with pytest.raises(MissingToken):
+            await middleware.authenticate_request(connection_with(scope_headers()))
+        headers = scope_headers(f"Bearer {keyring.token()}x")
+        with pytest.raises(InvalidToken):
+            await middleware.authenticate_request(connection_with(headers))
 
 
 class TestAccepted:

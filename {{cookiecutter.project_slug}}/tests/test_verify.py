@@ -16,6 +16,7 @@ from {{ cookiecutter.package_name }}.auth import (
     Principal,
     TokenVerifier,
 )
+from {{ cookiecutter.package_name }}.auth.verify import MAX_CACHED_HEADERS
 
 from .conftest import (
     ALGORITHMS,
@@ -275,6 +276,27 @@ class TestHeader:
         assert (await refused(verifier, token)).reason == "bad_signature"
         assert stub.jwks_fetches == 1
 
+    async def test_a_known_header_does_not_spare_the_signature_check(
+        self, verifier: TokenVerifier, keyring: Keyring
+    ) -> None:
+        """Once a header has been read, tokens under it are still refused for bad signatures."""
+        token = keyring.token()
+        assert await verifier.verify(token)
+        header, _, signature = token.split(".")
+        forged_claims = b64url(json.dumps(claims(sub="admin")))
+        assert (await refused(verifier, tamper(keyring.token()))).reason == "bad_signature"
+        assert (await refused(verifier, f"{header}.{forged_claims}.{signature}")).reason == (
+            "bad_signature"
+        )
+
+    async def test_headers_kept_for_reuse_are_bounded(
+        self, verifier: TokenVerifier, keyring: Keyring
+    ) -> None:
+        """A stream of distinct headers is verified alike and never grows what is kept."""
+        for number in range(MAX_CACHED_HEADERS + 8):
+            assert await verifier.verify(keyring.rsa.sign(claims(), "RS256", x=number))
+            assert len(verifier._headers) <= MAX_CACHED_HEADERS
+
     @pytest.mark.parametrize(
         "token",
         [
@@ -390,6 +412,18 @@ class TestClaims:
         """`nbf` or `iat` up to the leeway ahead (clock skew) is accepted."""
         ahead: dict[str, Any] = {name: clock() + LEEWAY}
         assert await verifier.verify(keyring.token(now=clock(), **ahead))
+
+    @pytest.mark.parametrize(
+        "literal",
+        ["4102444800.5", "1" + "0" * 300, "1e300"],
+        ids=["fraction", "int-1e300", "float-1e300"],
+    )
+    async def test_any_finite_number_is_an_expiry(
+        self, verifier: TokenVerifier, keyring: Keyring, literal: str
+    ) -> None:
+        """A fractional or far-future `exp` (an integer as large as a float allows) is accepted."""
+        token = sign_raw_claims(keyring, with_claim_literal("exp", literal))
+        assert await verifier.verify(token)
 
     @pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
     @pytest.mark.parametrize(
