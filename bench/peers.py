@@ -10,10 +10,14 @@ documentation shows it, verifying the same claims our service verifies (signatur
 - `litestar-jwt`: Litestar's built-in `JWTAuth` with the issuer's public key as a static PEM.
 - `tutorial`: python-jose as the common tutorials show it: JWKS fetched once at start-up, the key
   rebuilt from the JWK dict on every request (made to run: no JWKS fetch per request).
+- `signature-only`: no authentication middleware and no claims; the handler checks the token's
+  RS256 signature with a prebuilt python-jose key. Not a verifier: the floor, what any RS256
+  verifier pays on this machine before doing anything else.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import urllib.request
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import jwt as pyjwt
+from jose import jwk
 from jose import jwt as jose_jwt
 from jose.exceptions import JOSEError
 from litestar import Litestar, Request, get
@@ -77,6 +82,17 @@ def unprotected(request: Request[Any, Any, State]) -> dict[str, Any]:
     It takes the request like the authenticated handler, so the ratios measure authentication
     and not the handler's signature.
     """
+    return {"message": "Access granted", "user": {"subject": "anonymous", "scopes": []}}
+
+
+@get("/protected", sync_to_thread=False, name="signature-only")
+def signature_only(request: Request[Any, Any, State]) -> dict[str, Any]:
+    """Check the bearer token's signature, nothing else (the floor), and answer like the others."""
+    token = dict(request.scope["headers"])[b"authorization"].partition(b" ")[2]
+    signing_input, _, signature = token.rpartition(b".")
+    signature += b"=" * (-len(signature) % 4)
+    if not request.app.state.key.verify(signing_input, base64.urlsafe_b64decode(signature)):
+        raise NotAuthorizedException("bad signature")
     return {"message": "Access granted", "user": {"subject": "anonymous", "scopes": []}}
 
 
@@ -158,6 +174,9 @@ def create(peer: str) -> Litestar:
     """Build the Litestar app of one peer."""
     if peer == "baseline":
         return Litestar(route_handlers=[health, unprotected])
+    if peer == "signature-only":
+        key = jwk.construct(Path(PUBLIC_PEM).read_text(), "RS256")
+        return Litestar(route_handlers=[health, signature_only], state=State({"key": key}))
     if peer == "litestar-jwt":
         jwt_auth = JWTAuth[Token](
             retrieve_user_handler=retrieve_user,
