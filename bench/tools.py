@@ -2,7 +2,8 @@
 
 Subcommands: `keys` (one key per family, JWKS, public PEM), `mint` (a pool of signed tokens),
 `jwks-server` (a stdlib JWKS issuer on loopback that counts fetches), `burst` (N concurrent
-requests once /health answers), `micro` (verification alone, no HTTP).
+requests once /health answers), `micro` (verification alone, no HTTP), `check-peers` (what each
+peer answers to a valid token and to bad ones: the template's tests check the peers are fair).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import base64
 import functools
 import importlib
 import json
+import os
 import sys
 import threading
 import time
@@ -170,8 +172,8 @@ def mint(keys_dir: Path, issuer: str, algorithm: str, count: int, out: Path, job
 # --- JWKS server ------------------------------------------------------------------------------
 
 
-def serve_jwks(keys_dir: Path, delay: float) -> None:
-    """Serve discovery + JWKS on a free loopback port; print the port; count what is fetched.
+def jwks_server(keys_dir: Path, delay: float) -> ThreadingHTTPServer:
+    """Build a server of discovery + JWKS on a free loopback port that counts what is fetched.
 
     `/stats` answers the counts and the times (time.time()) at which JWKS answers were sent.
     Every discovery or JWKS answer is held back `delay` seconds (the slow-issuer cold start).
@@ -222,8 +224,54 @@ def serve_jwks(keys_dir: Path, delay: float) -> None:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    server.serve_forever()
+    return server
+
+
+# --- peers check ------------------------------------------------------------------------------
+
+
+def check_peers(keys_dir: Path, names: list[str]) -> dict[str, dict[str, int]]:
+    """Return the status each named peer answers to a valid RS256 token and to bad ones."""
+    from litestar.testing import TestClient
+
+    server = jwks_server(keys_dir, delay=0.0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    issuer = f"http://127.0.0.1:{server.server_address[1]}"
+    os.environ.update(
+        BENCH_PEER=names[0],
+        BENCH_ISSUER=issuer,
+        BENCH_AUDIENCE=AUDIENCE,
+        BENCH_JWKS_URL=f"{issuer}/.well-known/jwks.json",
+        BENCH_PUBLIC_PEM=str(keys_dir / "rsa-public.pem"),
+    )
+    sys.path.insert(0, str(Path(__file__).parent))
+    peers = importlib.import_module("peers")
+    key = load_private(keys_dir, "rsa")
+    claims = claims_for(issuer)
+    valid = sign(key, "RS256", claims)
+    header, payload, signature = valid.split(".")
+    middle = len(signature) // 2
+    forged = (
+        signature[:middle] + ("A" if signature[middle] != "A" else "B") + signature[middle + 1 :]
+    )
+    tokens = {
+        "valid": valid,
+        "bad signature": f"{header}.{payload}.{forged}",
+        "expired": sign(key, "RS256", {**claims, "exp": claims["iat"] - 60}),
+        "wrong issuer": sign(key, "RS256", {**claims, "iss": issuer + "/other"}),
+        "wrong audience": sign(key, "RS256", {**claims, "aud": "another-api"}),
+    }
+    answers: dict[str, dict[str, int]] = {}
+    for name in names:
+        with TestClient(peers.create(name)) as client:
+            answers[name] = {
+                case: client.get(
+                    "/protected", headers={"Authorization": f"Bearer {token}"}
+                ).status_code
+                for case, token in tokens.items()
+            }
+    server.shutdown()
+    return answers
 
 
 # --- cold burst -------------------------------------------------------------------------------
@@ -388,6 +436,9 @@ def main() -> None:
     burst_cmd.add_argument("--url", required=True)
     burst_cmd.add_argument("--tokens", type=Path, required=True)
     burst_cmd.add_argument("--timeout", type=float, default=30.0)
+    check = sub.add_parser("check-peers")
+    check.add_argument("--keys", type=Path, required=True)
+    check.add_argument("peers", nargs="+")
     micro_cmd = sub.add_parser("micro")
     micro_cmd.add_argument("--package", required=True)
     micro_cmd.add_argument("--keys", type=Path, required=True)
@@ -398,7 +449,11 @@ def main() -> None:
     elif args.command == "mint":
         mint(args.keys, args.issuer, args.algorithm, args.count, args.out, args.jobs)
     elif args.command == "jwks-server":
-        serve_jwks(args.keys, args.delay)
+        server = jwks_server(args.keys, args.delay)
+        print(server.server_address[1], flush=True)
+        server.serve_forever()
+    elif args.command == "check-peers":
+        print(json.dumps(check_peers(args.keys, args.peers)))
     elif args.command == "burst":
         tokens = args.tokens.read_text().split()
         print(json.dumps(asyncio.run(burst(args.url, tokens, args.timeout))))
