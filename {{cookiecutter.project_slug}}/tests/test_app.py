@@ -12,6 +12,8 @@ import pytest
 from litestar import get
 from litestar.testing import AsyncTestClient
 
+from {{ cookiecutter.package_name }}.auth import requires_scopes
+
 from .conftest import DISCOVERY_PATH, ISSUER, JWKS_PATH, OMIT, auth_settings, build_app, eventually
 
 if TYPE_CHECKING:
@@ -31,6 +33,26 @@ UNAVAILABLE: Final = {
 def public_ping() -> dict[str, str]:
     """A route without `exclude_from_auth`, for testing `exclude_paths`."""
     return {"ping": "pong"}
+
+
+@get("/schemas/{name:str}", sync_to_thread=False)
+def schema_by_name() -> dict[str, str]:
+    """A user's route whose path starts like the excluded `/schema`."""
+    return {"schema": "found"}
+
+
+@get("/{tenant:str}/orders", sync_to_thread=False)
+def tenant_orders() -> dict[str, str]:
+    """A root-level parameter route, reachable as `/schemaacme/orders`."""
+    return {"orders": "found"}
+
+
+@get(
+    "/open/report", exclude_from_auth=True, guards=[requires_scopes("admin")], sync_to_thread=False
+)
+def open_but_guarded() -> dict[str, str]:
+    """A route excluded from authentication by mistake, yet guarded by a scope."""
+    return {"report": "secret"}
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -96,11 +118,35 @@ class TestRoutes:
 
     async def test_excluded_path_needs_no_token(self, stub: IssuerStub) -> None:
         """A path matching `exclude_paths` is served without a token; other paths still need one."""
-        settings = auth_settings(exclude_paths=("^/schema", "^/public/"))
+        settings = auth_settings(exclude_paths=("/schema", "/public/"))
         app = build_app(stub, settings, route_handlers=[public_ping])
         async with AsyncTestClient(app) as client:
             assert (await client.get("/public/ping")).json() == {"ping": "pong"}
             assert (await client.get("/protected")).status_code == 401
+
+    @pytest.mark.parametrize("path", ["/schemas/users", "/schemaacme/orders"])
+    async def test_exclusion_covers_whole_path_segments_only(
+        self, stub: IssuerStub, keyring: Keyring, path: str
+    ) -> None:
+        """The default `/schema` exclusion leaves `/schemas/...` and `/schemaacme/...` protected."""
+        app = build_app(stub, route_handlers=[schema_by_name, tenant_orders])
+        async with AsyncTestClient(app) as client:
+            refused = await client.get(path)
+            assert refused.status_code == 401
+            assert refused.headers["WWW-Authenticate"].startswith("Bearer realm=")
+            assert (await client.get(path, headers=bearer(keyring.token()))).status_code == 200
+            assert (await client.get("/schema/openapi.json")).status_code == 200
+
+    async def test_guarded_route_excluded_from_auth_fails_closed(
+        self, stub: IssuerStub, keyring: Keyring
+    ) -> None:
+        """A scope guard on a route excluded from authentication answers 401, never 500 or 200."""
+        async with AsyncTestClient(build_app(stub, route_handlers=[open_but_guarded])) as client:
+            for headers in ({}, bearer(keyring.token(scope="admin"))):
+                response = await client.get("/open/report", headers=headers)
+                assert response.status_code == 401
+                assert response.headers["WWW-Authenticate"] == 'Bearer realm="tests"'
+                assert "secret" not in response.text
 
     @pytest.mark.parametrize("settings", [{"exclude_paths": ()}], indirect=True)
     async def test_schema_needs_a_token_when_not_excluded(self, client: Client) -> None:

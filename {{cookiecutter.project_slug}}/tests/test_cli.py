@@ -199,6 +199,36 @@ class TestToken:
         assert len(kids) == 1
 
 
+class TestTokenKeys:
+    """`token` signs with the project's keys, wherever it runs."""
+
+    def test_subfolder_uses_the_projects_keys(
+        self, runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        """Run from a subfolder, `token` signs with `.dev-issuer/` beside `pyproject.toml`."""
+        (tmp_path / "pyproject.toml").write_text("[project]\n")
+        subfolder = tmp_path / "src"
+        subfolder.mkdir()
+        monkeypatch.chdir(subfolder)
+        result = runner.invoke(cli, ["token"])
+        assert result.exit_code == 0, result.output
+        assert not (subfolder / ".dev-issuer").exists()
+        keys = DevKeys.load_or_create(tmp_path / ".dev-issuer")
+        assert jwt.get_unverified_header(result.stdout.strip())["kid"] == keys.kid("rsa")
+
+    def test_keys_open_to_others_are_refused_with_the_fix(
+        self, runner: CliRunner, tmp_path: Path
+    ) -> None:
+        """A key folder readable by others stops `token` with one message, exit 1, no token."""
+        (tmp_path / ".dev-issuer").mkdir()
+        (tmp_path / ".dev-issuer").chmod(0o755)
+        result = runner.invoke(cli, ["token"])
+        assert result.exit_code == 1
+        assert "open to other users (mode 755)" in result.output
+        assert "Traceback" not in result.output
+        assert result.stdout.count(".") < 2  # no token printed
+
+
 class TestMain:
     """`main`: the installed command, which turns a bad setting into one line of explanation."""
 

@@ -15,9 +15,11 @@ from {{ cookiecutter.package_name }}.devissuer import (
     DEV_ALGORITHMS,
     ISSUER_PATH,
     DevKeys,
+    DevKeysError,
     create_dev_app,
     issuer_router,
     issuer_url,
+    key_directory,
     mint_token,
 )
 
@@ -212,6 +214,50 @@ class TestIssuerRoutes:
         assert jwks.json() == dev_keys.jwks()
 
 
+class TestKeyPrivacy:
+    """Keys that others could read are refused, with the command that fixes them."""
+
+    @pytest.mark.parametrize("directory_mode", [0o777, 0o755, 0o750, 0o701])
+    def test_directory_open_to_others_is_refused(self, tmp_path: Path, directory_mode: int) -> None:
+        """A pre-existing key folder with group or other bits is refused, naming `chmod 700`."""
+        directory = tmp_path / ".dev-issuer"
+        directory.mkdir()
+        directory.chmod(directory_mode)
+        with pytest.raises(
+            DevKeysError, match=rf"mode {directory_mode:o}.*`chmod 700 {directory}`"
+        ):
+            DevKeys.load_or_create(directory)
+        assert not (directory / "rsa.pem").exists()
+
+    @pytest.mark.parametrize("file_mode", [0o644, 0o640, 0o606])
+    def test_key_file_open_to_others_is_refused(self, tmp_path: Path, file_mode: int) -> None:
+        """A key file with group or other bits is refused, naming `chmod 600` and the file."""
+        DevKeys.load_or_create(tmp_path)
+        (tmp_path / "ec-p256.pem").chmod(file_mode)
+        with pytest.raises(DevKeysError, match=rf"`chmod 600 {tmp_path / 'ec-p256.pem'}`"):
+            DevKeys.load_or_create(tmp_path)
+
+    def test_private_folder_and_files_are_accepted(self, tmp_path: Path) -> None:
+        """Owner-only folder (0700) and files (0600) load."""
+        tmp_path.chmod(0o700)
+        assert DevKeys.load_or_create(tmp_path).pems.keys() == set(FAMILIES)
+
+
+class TestKeyDirectory:
+    """The keys belong to the project, wherever a command runs."""
+
+    def test_found_beside_the_nearest_pyproject(self, tmp_path: Path) -> None:
+        """From a subfolder, the folder beside the project's `pyproject.toml` is used."""
+        (tmp_path / "pyproject.toml").write_text("[project]\n")
+        nested = tmp_path / "src" / "deep"
+        nested.mkdir(parents=True)
+        assert key_directory(nested) == tmp_path.resolve() / ".dev-issuer"
+
+    def test_working_directory_without_a_project(self, tmp_path: Path) -> None:
+        """Outside any project, the working folder is used."""
+        assert key_directory(tmp_path) == tmp_path.resolve() / ".dev-issuer"
+
+
 class TestCreateDevApp:
     """`create_dev_app` starts only as `dev` starts it."""
 
@@ -236,6 +282,17 @@ class TestCreateDevApp:
         with pytest.raises(SystemExit, match="started by the `dev` command only"):
             create_dev_app()
         assert not (tmp_path / ".dev-issuer").exists()
+
+    def test_keys_open_to_others_exit_with_the_fix(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A key folder readable by others ends `dev` with the explanation, not a traceback."""
+        (tmp_path / ".dev-issuer").mkdir(mode=0o777)
+        (tmp_path / ".dev-issuer").chmod(0o777)
+        monkeypatch.setenv("AUTH_DEV_ISSUER", "1")
+        monkeypatch.setenv("AUTH_ISSUER", issuer_url("127.0.0.1", 8000))
+        with pytest.raises(SystemExit, match=r"open to other users .*`chmod 700"):
+            create_dev_app()
 
     def test_bad_setting_exits_with_its_explanation(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """An invalid setting ends it with the settings paragraph, not a traceback."""

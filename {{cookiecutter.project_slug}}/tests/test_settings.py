@@ -43,8 +43,8 @@ class TestEnvironment:
 
     def test_comma_separated_exclude_paths_are_split(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """`AUTH_EXCLUDE_PATHS` holds several regular expressions."""
-        monkeypatch.setenv("AUTH_EXCLUDE_PATHS", "^/schema,^/metrics$")
-        assert load_settings().exclude_paths == ("^/schema", "^/metrics$")
+        monkeypatch.setenv("AUTH_EXCLUDE_PATHS", "/schema, /public/docs/")
+        assert load_settings().exclude_paths == ("/schema", "/public/docs/")
 
     def test_empty_audience_means_none(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """An empty `AUTH_AUDIENCE` configures no audience at all."""
@@ -104,7 +104,16 @@ class TestInvalidSettings:
             ("AUTH_ALGORITHMS", "RS256,none", "'none' is not supported"),
             ("AUTH_ALGORITHMS", " , ", "at least one algorithm is needed"),
             ("AUTH_AUDIENCE", "my api", "contains whitespace"),
-            ("AUTH_EXCLUDE_PATHS", "^/health(", "is not a regular expression"),
+            ("AUTH_EXCLUDE_PATHS", "^/schema", "is not a path prefix such as /schema"),
+            ("AUTH_EXCLUDE_PATHS", "schema", "is not a path prefix such as /schema"),
+            ("AUTH_EXCLUDE_PATHS", "/sch ema", "is not a path prefix such as /schema"),
+            ("AUTH_EXCLUDE_PATHS", "/", "is not a path prefix such as /schema"),
+            ("AUTH_EXCLUDE_PATHS", "/a//b", "is not a path prefix such as /schema"),
+            ("AUTH_REALM", 'my "realm"', "goes into the WWW-Authenticate header"),
+            ("AUTH_REALM", "back\\slash", "goes into the WWW-Authenticate header"),
+            ("AUTH_REALM", "tab\there", "goes into the WWW-Authenticate header"),
+            ("AUTH_REALM", "caf\u00e9", "goes into the WWW-Authenticate header"),
+            ("AUTH_REALM", "r" * 65, "goes into the WWW-Authenticate header"),
             ("AUTH_HTTP_TIMEOUT", "-1", "greater than 0"),
             ("AUTH_LEEWAY", "ten", "valid number"),
         ],
@@ -215,3 +224,30 @@ class TestSplitCommas:
     ) -> None:
         """Whitespace around items and empty items disappear."""
         assert split_commas(value) == items
+
+
+class TestExclusionPatterns:
+    """`exclude_paths` prefixes become patterns that match whole path segments."""
+
+    @pytest.mark.parametrize(
+        ("prefixes", "path", "excluded"),
+        [
+            (("/schema",), "/schema", True),
+            (("/schema",), "/schema/", True),
+            (("/schema",), "/schema/swagger", True),
+            (("/schema",), "/schemas/users", False),
+            (("/schema",), "/schema-registry/x", False),
+            (("/schema",), "/schemaacme/orders", False),
+            (("/schema",), "/api/schema", False),
+            (("/public/docs/",), "/public/docs", True),
+            (("/public/docs/",), "/public/docs/a", True),
+            (("/public/docs/",), "/public/docsx", False),
+            (("/a.b",), "/aXb", False),
+        ],
+    )
+    def test_prefix_matches_whole_segments_only(
+        self, prefixes: tuple[str, ...], path: str, excluded: bool
+    ) -> None:
+        """A prefix covers itself and what lies below it, never a longer segment or a regex."""
+        patterns = AuthSettings(exclude_paths=prefixes).exclusion_patterns()
+        assert any(re.match(pattern, path) for pattern in patterns) is excluded

@@ -337,6 +337,23 @@ class TestHeader:
         token = f"{header}.{payload}.{spelling(signature)}"
         assert (await refused(verifier, token)).reason == "malformed"
 
+    @pytest.mark.parametrize("segment", [0, 1, 2])
+    async def test_non_canonical_base64url_spellings_are_refused(
+        self, verifier: TokenVerifier, keyring: Keyring, segment: int
+    ) -> None:
+        """Only the canonical spelling verifies: nonzero unused trailing bits make it malformed."""
+        parts = keyring.token(sub="user-12").split(".")
+        assert all(len(part) % 4 in {2, 3} for part in parts)  # each ends with unused bits
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        unused = 0b1111 if len(parts[segment]) % 4 == 2 else 0b11
+        last = alphabet.index(parts[segment][-1])
+        spellings = [alphabet[(last & ~unused) | bits] for bits in range(1, unused + 1)]
+        for spelling in spellings:
+            variant = list(parts)
+            variant[segment] = parts[segment][:-1] + spelling
+            assert (await refused(verifier, ".".join(variant))).reason == "malformed"
+        assert await verifier.verify(".".join(parts))
+
     @pytest.mark.parametrize("settings", [{"max_token_bytes": 1024}], indirect=True)
     async def test_oversized_token_is_refused_before_parsing(
         self, verifier: TokenVerifier, keyring: Keyring, decodes: CallCount
@@ -479,6 +496,10 @@ class TestScopes:
             ({"scope": OMIT, "scp": ["read", 7, None]}, {"read"}),
             ({"scope": 7}, set()),
             ({"scope": OMIT}, set()),
+            ({"scope": "read\u3000admin"}, {"read\u3000admin"}),
+            ({"scope": "read\tadmin\nwrite"}, {"read\tadmin\nwrite"}),
+            ({"scope": "read\u00a0admin"}, {"read\u00a0admin"}),
+            ({"scope": OMIT, "scp": "read\u2003admin"}, {"read\u2003admin"}),
         ],
     )
     async def test_scopes_come_from_scope_and_scp(
@@ -488,7 +509,7 @@ class TestScopes:
         overrides: dict[str, Any],
         scopes: set[str],
     ) -> None:
-        """`scope` (space-separated) and `scp` (list or string) both contribute; other types do not."""
+        """`scope` and `scp` (split on U+0020 only, RFC 6749 3.3) contribute; other types do not."""
         assert (await verifier.verify(keyring.token(**overrides))).scopes == scopes
 
 

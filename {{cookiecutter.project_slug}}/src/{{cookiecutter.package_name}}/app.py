@@ -79,7 +79,7 @@ def create_app(
                 BearerTokenMiddleware,
                 verifier=verifier,
                 refuse=reject,
-                exclude=settings.exclude_paths,
+                exclude=settings.exclusion_patterns(),
             ),
         ],
         logging_config=None,

@@ -108,7 +108,7 @@ def token(
     port: int,
 ) -> None:
     """Print a token that the running `dev` service accepts."""
-    from .devissuer import DEV_ALGORITHMS, DevKeys, issuer_url, mint_token
+    from .devissuer import DEV_ALGORITHMS, DevKeys, DevKeysError, issuer_url, mint_token
 
     settings = load_settings()
     usable = [name for name in settings.algorithms if name in DEV_ALGORITHMS]
@@ -118,9 +118,13 @@ def token(
             f"--algorithm {algorithm or '(none)'} is not one the dev issuer signs with and "
             f"AUTH_ALGORITHMS allows; choose one of: {', '.join(usable) or '(none)'}"
         )
+    try:
+        keys = DevKeys.load_or_create()
+    except DevKeysError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(
         mint_token(
-            DevKeys.load_or_create(),
+            keys,
             issuer=issuer_url(host, port),
             subject=subject,
             scopes=scopes,

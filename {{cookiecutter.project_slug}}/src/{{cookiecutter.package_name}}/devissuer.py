@@ -33,7 +33,9 @@ __all__ = (
     "ISSUER_PATH",
     "KEY_DIRECTORY",
     "DevKeys",
+    "DevKeysError",
     "create_dev_app",
+    "key_directory",
     "mint_token",
 )
 
@@ -56,6 +58,23 @@ def issuer_url(host: str, port: int) -> str:
     return f"http://{host}:{port}{ISSUER_PATH}"
 
 
+class DevKeysError(Exception):
+    """The development keys cannot be used safely; the message says how to fix it."""
+
+
+def key_directory(start: Path | None = None) -> Path:
+    """The project's `.dev-issuer/`: beside the nearest `pyproject.toml` at or above `start`.
+
+    `dev` and `token` must find the same keys wherever they run; without a `pyproject.toml`
+    above (an installed service), the working directory is used.
+    """
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder / KEY_DIRECTORY
+    return start / KEY_DIRECTORY
+
+
 @dataclass(frozen=True, slots=True)
 class DevKeys:
     """One private key per family (RSA, EC P-256, Ed25519), kept as PEM files on disk."""
@@ -63,9 +82,15 @@ class DevKeys:
     pems: dict[str, bytes]
 
     @classmethod
-    def load_or_create(cls, directory: Path = KEY_DIRECTORY) -> DevKeys:
-        """Read the keys from `directory`, generating any that are missing (tokens survive restarts)."""
+    def load_or_create(cls, directory: Path | None = None) -> DevKeys:
+        """Read the keys from `directory`, generating any that are missing (tokens survive restarts).
+
+        Raises:
+            DevKeysError: the directory or a key file is readable or writable by other users.
+        """
+        directory = directory or key_directory()
         directory.mkdir(mode=0o700, exist_ok=True)
+        _check_private(directory, "chmod 700")
         ignore = directory / ".gitignore"
         if not ignore.exists():
             ignore.write_text("# Development signing keys: never commit them.\n*\n")
@@ -74,6 +99,7 @@ class DevKeys:
             path = directory / name
             if not path.exists():
                 _write_private(path, _generate(family))
+            _check_private(path, "chmod 600")
             pems[family] = path.read_bytes()
         return cls(pems)
 
@@ -151,9 +177,12 @@ def create_dev_app() -> Litestar:
     logger.warning(
         "DEVELOPMENT ISSUER ACTIVE: tokens signed by local keys in %s/ are accepted. "
         "Never expose this server; use `serve` in production.",
-        KEY_DIRECTORY,
+        key_directory(),
     )
-    keys = DevKeys.load_or_create()
+    try:
+        keys = DevKeys.load_or_create()
+    except DevKeysError as exc:
+        raise SystemExit(str(exc)) from None
     return create_app(
         settings,
         service=service,
@@ -162,6 +191,16 @@ def create_dev_app() -> Litestar:
         jwks_transport=httpx.AsyncHTTPTransport(retries=_CONNECT_RETRIES),
         route_handlers=[issuer_router(settings.issuer, keys)],
     )
+
+
+def _check_private(path: Path, fix: str) -> None:
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise DevKeysError(
+            f"{path} is open to other users (mode {mode:o}), and it holds development signing "
+            f"keys: anyone who reads them can mint accepted tokens. Run `{fix} {path}` "
+            "(or delete the folder to get new keys), then try again."
+        )
 
 
 def _generate(

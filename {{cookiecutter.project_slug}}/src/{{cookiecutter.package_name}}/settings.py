@@ -12,6 +12,9 @@ from .auth.algorithms import SUPPORTED_ALGORITHMS
 from .auth.urls import check_url
 
 CommaSeparated = Annotated[tuple[str, ...], NoDecode]
+PATH_PREFIX = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+/?")
+# RFC 7235 quoted-string content without quote and backslash, so it never needs escaping.
+REALM = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}")
 
 # The answers given when the project was generated; each AUTH_* variable overrides its own.
 DEFAULT_ISSUER = {{ cookiecutter.issuer | tojson }}
@@ -43,7 +46,7 @@ class AuthSettings(BaseSettings):
     max_token_bytes: int = Field(default=8192, ge=512)
     verified_cache_size: int = Field(default=4096, ge=0)
     verified_cache_ttl: float = Field(default=60.0, ge=0)
-    exclude_paths: CommaSeparated = ("^/schema",)
+    exclude_paths: CommaSeparated = ("/schema",)
     realm: str = DEFAULT_REALM
 
     @field_validator("audience", "algorithms", "exclude_paths", mode="before")
@@ -86,13 +89,28 @@ class AuthSettings(BaseSettings):
 
     @field_validator("exclude_paths")
     @classmethod
-    def _check_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+    def _check_prefixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for prefix in value:
+            if not PATH_PREFIX.fullmatch(prefix):
+                raise ValueError(
+                    f"{prefix!r} is not a path prefix such as /schema or /public/docs "
+                    "(it matches whole path segments: /schema covers /schema/... but not /schemas)"
+                )
         return value
+
+    @field_validator("realm")
+    @classmethod
+    def _check_realm(cls, value: str) -> str:
+        if not REALM.fullmatch(value):
+            raise ValueError(
+                "the realm goes into the WWW-Authenticate header: use 1 to 64 printable ASCII "
+                'characters without quotes or backslashes, such as "my-service"'
+            )
+        return value
+
+    def exclusion_patterns(self) -> tuple[str, ...]:
+        """`exclude_paths` as anchored patterns that match whole path segments only."""
+        return tuple(f"^{re.escape(prefix.rstrip('/'))}(?:/|$)" for prefix in self.exclude_paths)
 
 
 def split_commas(value: str) -> tuple[str, ...]:

@@ -25,6 +25,8 @@ MAX_KID_LENGTH: Final = 256
 MAX_CACHED_HEADERS: Final = 64
 BASE64URL: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 URLSAFE_TO_STANDARD: Final = bytes.maketrans(b"-_", b"+/")
+CANONICAL_LAST: Final = {2: b"AQgw", 3: b"AEIMQUYcgkosw048"}
+"""The characters that may end a segment whose final group has 2 or 3 characters."""
 JSON: Final = msgspec.json.Decoder()
 BASE64: Final = msgspec.json.Decoder(bytes)
 
@@ -179,12 +181,31 @@ def _split(token: str) -> tuple[bytes, bytes, bytes]:
         raise InvalidToken("malformed")
     signing_input, _, signature = raw.rpartition(b".")
     header_segment, _, payload_segment = signing_input.partition(b".")
-    if not (header_segment and payload_segment and signature):
+    if not (
+        _is_canonical(header_segment)
+        and _is_canonical(payload_segment)
+        and _is_canonical(signature)
+    ):
         raise InvalidToken("malformed")
     try:
         return header_segment, signing_input, _b64decode(signature)
     except ValueError:  # msgspec's ValidationError: a length no base64 string has
         raise InvalidToken("malformed") from None
+
+
+def _is_canonical(segment: bytes) -> bool:
+    """Whether a non-empty base64url segment is the one spelling of its bytes (RFC 4648 3.5).
+
+    A final group of 2 or 3 characters leaves 4 or 2 unused bits in its last character; a
+    decoder ignores them, so unless they are zero one token has up to 16 spellings, and
+    anything keyed on the token string (a cache, a revocation list) could be sidestepped.
+    """
+    if not segment:
+        return False
+    last_group = len(segment) % 4
+    if last_group == 0:
+        return True
+    return last_group != 1 and segment[-1] in CANONICAL_LAST[last_group]
 
 
 def _b64decode(segment: bytes) -> bytes:
@@ -209,11 +230,12 @@ def _timestamp(claims: Mapping[str, Any], name: str) -> float | None:
 
 
 def _scopes_of(claims: Mapping[str, Any]) -> frozenset[str]:
+    """Scopes from `scope` and `scp`; a string is split on the space only (RFC 6749 section 3.3)."""
     scopes: set[str] = set()
     for name in ("scope", "scp"):
         value = claims.get(name)
         if isinstance(value, str):
-            scopes.update(value.split())
+            scopes.update(item for item in value.split(" ") if item)
         elif isinstance(value, list):
             scopes.update(item for item in value if isinstance(item, str))
     return frozenset(scopes)
