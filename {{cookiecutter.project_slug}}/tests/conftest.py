@@ -19,16 +19,13 @@ from jose import jwk, jws, jwt
 from litestar.testing import AsyncTestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.auth import KeySet, TokenVerifier
+from {{ cookiecutter.package_name }}.auth import AuthSettings, IssuerRegistry, KeySet, TokenVerifier
 from {{ cookiecutter.package_name }}.auth.algorithms import (
     KEY_TYPES,
     SUPPORTED_ALGORITHMS,
 )
 from {{ cookiecutter.package_name }}.auth.jwks import MAX_DOCUMENT_BYTES
-from {{ cookiecutter.package_name }}.settings import (
-    AuthSettings,
-    ServiceSettings,
-)
+from {{ cookiecutter.package_name }}.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
@@ -303,17 +300,28 @@ def settings(request: pytest.FixtureRequest) -> AuthSettings:
 
 
 @pytest.fixture
-async def keys(settings: AuthSettings, stub: IssuerStub, clock: FakeClock) -> AsyncIterator[KeySet]:
-    """An open key set on the fake clock, with the stub's keys already loaded (one fetch)."""
-    async with KeySet(settings, transport=stub.transport, clock=clock) as key_set:
-        await key_set.current()
-        yield key_set
+async def issuers(
+    settings: AuthSettings, stub: IssuerStub, clock: FakeClock
+) -> AsyncIterator[IssuerRegistry]:
+    """The open issuer registry on the fake clock, every issuer's keys already loaded."""
+    async with IssuerRegistry.from_settings(
+        settings, transport=stub.transport, clock=clock
+    ) as found:
+        for issuer in found:
+            await issuer.keys.current()
+        yield found
 
 
 @pytest.fixture
-def verifier(settings: AuthSettings, keys: KeySet, clock: FakeClock) -> TokenVerifier:
-    """A token verifier on the fake clock, using `keys`."""
-    return TokenVerifier(settings, keys, clock=clock)
+def keys(issuers: IssuerRegistry) -> KeySet:
+    """The key set of the first (with the default settings: the only) issuer."""
+    return next(iter(issuers)).keys
+
+
+@pytest.fixture
+def verifier(settings: AuthSettings, issuers: IssuerRegistry, clock: FakeClock) -> TokenVerifier:
+    """A token verifier on the fake clock, using `issuers`."""
+    return TokenVerifier(settings, issuers, clock=clock)
 
 
 def build_app(

@@ -71,7 +71,10 @@ class TestRoutes:
     async def test_ready_once_keys_are_loaded(self, client: Client) -> None:
         """`/ready` answers 200 without a token once the issuer's keys are loaded."""
         response = await client.get("/ready")
-        assert (response.status_code, response.json()) == (200, {"status": "ready"})
+        assert (response.status_code, response.json()) == (
+            200,
+            {"status": "ready", "issuers": {ISSUER: "ready"}},
+        )
 
     @pytest.mark.parametrize(
         ("overrides", "scopes"),
@@ -85,13 +88,13 @@ class TestRoutes:
     async def test_protected_describes_the_principal(
         self, client: Client, keyring: Keyring, overrides: dict[str, object], scopes: list[str]
     ) -> None:
-        """`/protected` returns the subject and the sorted scopes of the token."""
+        """`/protected` returns the subject, issuer, sorted scopes and roles of the token."""
         token = keyring.token("ES384", sub="client-42", **overrides)
         response = await client.get("/protected", headers=bearer(token))
         assert response.status_code == 200
         assert response.json() == {
             "message": "Access granted",
-            "user": {"subject": "client-42", "scopes": scopes},
+            "user": {"subject": "client-42", "issuer": ISSUER, "scopes": scopes, "roles": []},
         }
 
     async def test_cors_preflight_is_not_authenticated(self, client: Client) -> None:
@@ -270,11 +273,11 @@ class TestStartup:
         async with AsyncTestClient(build_app(stub, auth_settings(audience=()))):
             pass
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-        assert any("AUTH_AUDIENCE is empty" in message for message in warnings)
+        assert any(f"no audience is set for issuer {ISSUER}" in message for message in warnings)
 
     async def test_configured_audience_is_not_warned_about(
         self, client: Client, caplog: pytest.LogCaptureFixture
     ) -> None:
         """With an audience configured there is no such warning."""
         assert (await client.get("/health")).status_code == 200
-        assert "AUTH_AUDIENCE is empty" not in caplog.text
+        assert "no audience is set" not in caplog.text

@@ -31,8 +31,8 @@ from .conftest import AUDIENCE, ISSUER, JWKS_PATH
 if TYPE_CHECKING:
     import httpx
 
+    from {{ cookiecutter.package_name }}.auth import AuthSettings
     from {{ cookiecutter.package_name }}.doctor import Report
-    from {{ cookiecutter.package_name }}.settings import AuthSettings
 
     from .conftest import IssuerStub
 

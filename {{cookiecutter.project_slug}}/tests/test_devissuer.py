@@ -10,7 +10,7 @@ from jose import jwt
 from litestar.testing import AsyncTestClient
 
 from {{ cookiecutter.package_name }}.app import app as default_app
-from {{ cookiecutter.package_name }}.auth import KeySet, TokenVerifier
+from {{ cookiecutter.package_name }}.auth import IssuerRegistry, TokenVerifier
 from {{ cookiecutter.package_name }}.devissuer import (
     DEV_ALGORITHMS,
     ISSUER_PATH,
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 KEY_FILES: Final = ("rsa.pem", "ec-p256.pem", "ed25519.pem")
 FAMILIES: Final = ("rsa", "ec", "okp")
 PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-SERVICE_PATHS: Final = {"/health", "/ready", "/protected", "/admin", "/metrics"}
+SERVICE_PATHS: Final = {"/health", "/ready", "/protected", "/admin", "/staff", "/metrics"}
 READ_ONLY_METHODS: Final = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -145,8 +145,8 @@ class TestMintToken:
         )
         settings = auth_settings()
         issuer = IssuerStub(dev_keys.jwks()["keys"])
-        async with KeySet(settings, transport=issuer.transport) as keys:
-            principal = await TokenVerifier(settings, keys).verify(token)
+        async with IssuerRegistry.from_settings(settings, transport=issuer.transport) as issuers:
+            principal = await TokenVerifier(settings, issuers).verify(token)
         assert principal.subject == "alice"
         assert principal.scopes == {"read", "write"}
         assert principal.claims["aud"] == AUDIENCE

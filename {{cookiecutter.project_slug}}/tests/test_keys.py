@@ -30,7 +30,7 @@ from .conftest import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from {{ cookiecutter.package_name }}.settings import AuthSettings
+    from {{ cookiecutter.package_name }}.auth import AuthSettings
 
     from .conftest import FakeClock, Fault, IssuerStub, Keyring
 

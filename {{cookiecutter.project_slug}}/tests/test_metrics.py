@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.settings import ServiceSettings
 
-from .conftest import auth_settings
+from .conftest import ISSUER, auth_settings
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -90,11 +90,11 @@ class TestEndpoint:
             assert declaration in text
 
     async def test_key_set_metrics_once_keys_are_loaded(self, stub: IssuerStub) -> None:
-        """With keys loaded: one fetch, no failure, ready 1 and a small, finite age."""
+        """With keys loaded: one fetch, no failure, ready 1 and a small, finite age, by issuer."""
         async with AsyncTestClient(service_app(stub)) as client:
             assert (await client.get("/ready")).status_code == 200
             text = await scrape(client)
-        assert "\njwks_ready 1.0\n" in text
+        assert sample(text, "jwks_ready", issuer=ISSUER) == 1.0
         assert sample(text, "jwks_fetches_total") == 1.0
         assert sample(text, "jwks_fetch_failures_total") == 0.0
         age = sample(text, "jwks_key_set_age_seconds")
@@ -107,7 +107,7 @@ class TestEndpoint:
         async with AsyncTestClient(service_app(stub)) as client:
             assert (await client.get("/ready")).status_code == 503
             text = await scrape(client)
-        assert "\njwks_ready 0.0\n" in text
+        assert sample(text, "jwks_ready", issuer=ISSUER) == 0.0
         failures = sample(text, "jwks_fetch_failures_total")
         assert failures is not None
         assert failures >= 1
@@ -256,8 +256,8 @@ class TestCollectorLifecycle:
         """The collector answers while the app runs and is gone from the registry once it stops."""
         async with AsyncTestClient(service_app(stub)) as client:
             assert (await client.get("/ready")).status_code == 200
-            assert REGISTRY.get_sample_value("jwks_ready") == 1.0
-        assert REGISTRY.get_sample_value("jwks_ready") is None
+            assert REGISTRY.get_sample_value("jwks_ready", {"issuer": ISSUER}) == 1.0
+        assert REGISTRY.get_sample_value("jwks_ready", {"issuer": ISSUER}) is None
 
     async def test_apps_in_sequence_in_one_process(self, stub: IssuerStub) -> None:
         """A second app started after the first stopped registers its collector without a clash."""

@@ -11,14 +11,9 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import pytest
 from litestar.connection import ASGIConnection
 
-from {{ cookiecutter.package_name }}.auth import (
-    BearerTokenMiddleware,
-    InvalidToken,
-    MissingToken,
-    Principal,
-)
-from {{ cookiecutter.package_name }}.auth.middleware import bearer_token
-from {{ cookiecutter.package_name }}.refusals import RefusalHandler
+from {{ cookiecutter.package_name }}.auth import InvalidToken, MissingToken, Principal
+from {{ cookiecutter.package_name }}.auth.middleware import BearerTokenMiddleware, bearer_token
+from {{ cookiecutter.package_name }}.auth.refusals import RefusalHandler
 
 from .conftest import ALGORITHMS, ISSUER, OMIT, REALM, b64url, claims
 
@@ -226,7 +221,12 @@ class TestAccepted:
             "/protected", headers={"Authorization": f"Bearer {keyring.token(algorithm)}"}
         )
         assert response.status_code == 200
-        assert response.json()["user"] == {"subject": "user-1", "scopes": ["read"]}
+        assert response.json()["user"] == {
+            "subject": "user-1",
+            "issuer": ISSUER,
+            "scopes": ["read"],
+            "roles": [],
+        }
 
 
 class TestMissingCredentials:

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from {{ cookiecutter.package_name }}.auth.urls import check_url
-from {{ cookiecutter.package_name }}.settings import (
+from {{ cookiecutter.package_name }}.auth.settings import (
     AuthSettings,
     SettingsError,
-    load_service_settings,
-    load_settings,
+    load_auth_settings,
     split_commas,
 )
+from {{ cookiecutter.package_name }}.auth.urls import check_url
+from {{ cookiecutter.package_name }}.settings import load_service_settings
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,39 +34,39 @@ class TestEnvironment:
     ) -> None:
         """`AUTH_AUDIENCE=" a, b ,,"` gives the audiences a and b."""
         monkeypatch.setenv("AUTH_AUDIENCE", " https://api.test, other-api ,,")
-        assert load_settings().audience == ("https://api.test", "other-api")
+        assert load_auth_settings().audience == ("https://api.test", "other-api")
 
     def test_comma_separated_algorithms_are_split(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """`AUTH_ALGORITHMS=EdDSA,ES256` narrows the allow-list to those two, in order."""
         monkeypatch.setenv("AUTH_ALGORITHMS", "EdDSA,ES256")
-        assert load_settings().algorithms == ("EdDSA", "ES256")
+        assert load_auth_settings().algorithms == ("EdDSA", "ES256")
 
     def test_comma_separated_exclude_paths_are_split(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """`AUTH_EXCLUDE_PATHS` holds several regular expressions."""
         monkeypatch.setenv("AUTH_EXCLUDE_PATHS", "/schema, /public/docs/")
-        assert load_settings().exclude_paths == ("/schema", "/public/docs/")
+        assert load_auth_settings().exclude_paths == ("/schema", "/public/docs/")
 
     def test_empty_audience_means_none(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """An empty `AUTH_AUDIENCE` configures no audience at all."""
         monkeypatch.setenv("AUTH_AUDIENCE", "")
-        assert load_settings().audience == ()
+        assert load_auth_settings().audience == ()
 
     def test_empty_jwks_url_means_discovery(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """An empty `AUTH_JWKS_URL` is the same as leaving it unset."""
         monkeypatch.setenv("AUTH_JWKS_URL", "")
-        assert load_settings().jwks_url is None
+        assert load_auth_settings().jwks_url is None
 
     def test_numbers_are_read(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Numeric variables are parsed into their fields."""
         monkeypatch.setenv("AUTH_LEEWAY", "5")
         monkeypatch.setenv("AUTH_MAX_TOKEN_BYTES", "4096")
-        settings = load_settings()
+        settings = load_auth_settings()
         assert (settings.leeway, settings.max_token_bytes) == (5.0, 4096)
 
     def test_dotenv_file_is_read(self, tmp_path: Path) -> None:
         """A `.env` file in the working directory supplies variables."""
         (tmp_path / ".env").write_text("AUTH_ISSUER=https://issuer.test/tenant/\n")
-        assert load_settings().issuer == "https://issuer.test/tenant/"
+        assert load_auth_settings().issuer == "https://issuer.test/tenant/"
 
     def test_environment_beats_dotenv_file(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -74,7 +74,7 @@ class TestEnvironment:
         """A variable in the environment overrides the same one in `.env`."""
         (tmp_path / ".env").write_text("AUTH_ISSUER=https://dotenv.test\n")
         monkeypatch.setenv("AUTH_ISSUER", "https://environment.test")
-        assert load_settings().issuer == "https://environment.test"
+        assert load_auth_settings().issuer == "https://environment.test"
 
     def test_env_file_can_be_switched_off(self, tmp_path: Path) -> None:
         """`_env_file=None` ignores `.env` (what the tests rely on)."""
@@ -91,7 +91,7 @@ class TestEnvironment:
 
 
 class TestInvalidSettings:
-    """`load_settings()` refuses values the service cannot start with."""
+    """`load_auth_settings()` refuses values the service cannot start with."""
 
     @pytest.mark.parametrize(
         ("variable", "value", "problem"),
@@ -124,7 +124,7 @@ class TestInvalidSettings:
         """The message names the variable, quotes its value and says what is wrong, on one line."""
         monkeypatch.setenv(variable, value)
         with pytest.raises(SettingsError) as raised:
-            load_settings()
+            load_auth_settings()
         message = str(raised.value)
         assert f"{variable}={value!r}: " in message
         assert problem in message
@@ -136,13 +136,13 @@ class TestInvalidSettings:
         monkeypatch.setenv("AUTH_ISSUER", "ftp://issuer.test")
         monkeypatch.setenv("AUTH_ALGORITHMS", "HS256")
         with pytest.raises(SettingsError, match=r"AUTH_ISSUER=.*; AUTH_ALGORITHMS="):
-            load_settings()
+            load_auth_settings()
 
     def test_error_is_not_chained(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Pydantic's multi-line error is not attached: the paragraph is the whole story."""
         monkeypatch.setenv("AUTH_HTTP_TIMEOUT", "-1")
         with pytest.raises(SettingsError) as raised:
-            load_settings()
+            load_auth_settings()
         assert raised.value.__cause__ is None
         assert raised.value.__suppress_context__
 
@@ -209,7 +209,7 @@ class TestUrls:
     ) -> None:
         """`AUTH_ISSUER=http://127.0.0.1:9000` (a local dev issuer) loads."""
         monkeypatch.setenv("AUTH_ISSUER", "http://127.0.0.1:9000")
-        assert load_settings().issuer == "http://127.0.0.1:9000"
+        assert load_auth_settings().issuer == "http://127.0.0.1:9000"
 
 
 class TestSplitCommas:

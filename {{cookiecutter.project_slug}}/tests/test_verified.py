@@ -18,7 +18,13 @@ HOUR = 3600.0
 
 def user(name: str) -> Principal:
     """A principal for `name` (the cache stores whatever the verifier gives it)."""
-    return Principal(subject=name, scopes=frozenset(), claims={"sub": name})
+    return Principal(
+        subject=name,
+        issuer="https://issuer.test",
+        scopes=frozenset(),
+        roles=frozenset(),
+        claims={"sub": name},
+    )
 
 
 def subject_of(principal: Principal | None) -> str | None:

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any, Final
 
 from litestar import Litestar
-from litestar.di import Provide
-from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 
-from .auth import AuthError, BearerTokenMiddleware, KeySet, TokenVerifier
+from .auth import JWKSAuth, SettingsError, load_auth_settings
 from .logs import AccessLogMiddleware, configure_logging
 from .metrics import KeySetCollector, RequestMetricsMiddleware, metrics_controller
-from .refusals import RefusalHandler
-from .routes import admin, health, protected, ready
-from .settings import (
-    AuthSettings,
-    ServiceSettings,
-    SettingsError,
-    load_service_settings,
-    load_settings,
-)
+from .routes import ROUTES
+from .settings import ServiceSettings, load_service_settings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -31,9 +21,11 @@ if TYPE_CHECKING:
     import httpx
     from litestar.types import ControllerRouterHandler
 
+    from .auth import AuthSettings
+
 __all__ = ("app", "create_app")
 
-logger = logging.getLogger(__name__)
+VERSION: Final = version({{ cookiecutter.project_slug | tojson }})
 
 
 def create_app(
@@ -44,25 +36,17 @@ def create_app(
     route_handlers: Sequence[ControllerRouterHandler] = (),
 ) -> Litestar:
     """Build the service. `jwks_transport` replaces the network (tests use `httpx.MockTransport`)."""
-    settings = settings or load_settings()
     service = service or load_service_settings()
-    keys = KeySet(settings, transport=jwks_transport)
-    verifier = TokenVerifier(settings, keys)
-    collector = KeySetCollector(keys)
+    auth = JWKSAuth(settings or load_auth_settings(), jwks_transport=jwks_transport)
+    collector = KeySetCollector(auth.issuers)
 
     @asynccontextmanager
-    async def load_keys(_: Litestar) -> AsyncIterator[None]:
-        _log_configuration(settings)
-        if service.metrics_path:
-            collector.register()
+    async def register_collector(_: Litestar) -> AsyncIterator[None]:
+        collector.register()
         try:
-            async with keys:
-                yield
+            yield
         finally:
-            if service.metrics_path:
-                collector.unregister()
-
-    reject = RefusalHandler(settings.realm)
+            collector.unregister()
 
     observability: list[Any] = [AccessLogMiddleware()] if service.access_log else []
     metrics: list[ControllerRouterHandler] = []
@@ -72,45 +56,13 @@ def create_app(
             metrics_controller(service.metrics_path, require_token=service.metrics_require_token)
         )
     return Litestar(
-        route_handlers=[health, ready, protected, admin, *metrics, *route_handlers],
-        middleware=[
-            *observability,
-            DefineMiddleware(
-                BearerTokenMiddleware,
-                verifier=verifier,
-                refuse=reject,
-                exclude=settings.exclusion_patterns(),
-            ),
-        ],
+        route_handlers=[*ROUTES, *metrics, *route_handlers],
+        middleware=observability,
+        plugins=[auth],
+        lifespan=[register_collector] if service.metrics_path else [],
         logging_config=None,
-        exception_handlers={AuthError: reject},
-        lifespan=[load_keys],
-        dependencies={"key_set": Provide(lambda: keys, sync_to_thread=False)},
-        openapi_config=OpenAPIConfig(
-            title={{ cookiecutter.project_name | tojson }},
-            version="0.1.0",
-            security=[{"BearerToken": []}],
-            components=Components(
-                security_schemes={
-                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
-                }
-            ),
-        ),
+        openapi_config=OpenAPIConfig(title={{ cookiecutter.project_name | tojson }}, version=VERSION),
     )
-
-
-def _log_configuration(settings: AuthSettings) -> None:
-    logger.info(
-        "verifying tokens of issuer %s with %s; keys from %s",
-        settings.issuer,
-        ",".join(settings.algorithms),
-        settings.jwks_url or "OpenID discovery",
-    )
-    if not settings.audience:
-        logger.warning(
-            "AUTH_AUDIENCE is empty: the audience (aud) of tokens is NOT checked, so any token "
-            "from this issuer is accepted, whoever it was meant for. Set AUTH_AUDIENCE."
-        )
 
 
 def app_from_environment() -> Litestar:

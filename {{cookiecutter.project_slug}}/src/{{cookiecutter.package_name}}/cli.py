@@ -9,11 +9,23 @@ import sys
 import click
 import uvicorn
 
-from .settings import SettingsError, load_service_settings, load_settings
+from .auth import SettingsError, load_auth_settings
+from .settings import load_service_settings
 
 __all__ = ("main",)
 
 PACKAGE = __name__.rpartition(".")[0]
+DEV_ISSUER_ENVIRONMENT = {
+    "AUTH_DEV_ISSUER": "1",
+    "AUTH_ISSUERS": "[]",
+    "AUTH_JWKS_URL": "",
+    "AUTH_PROFILE": "generic",
+    "AUTH_TOKEN_TYPES": "",
+    "AUTH_REQUIRED_CLAIMS": "{}",
+    "AUTH_ROLE_CLAIMS": "",
+    "AUTH_SCOPE_CLAIMS": "",
+    "AUTH_TENANTS": "",
+}
 
 
 def main() -> None:
@@ -45,7 +57,7 @@ def cli() -> None:
 )
 def serve(*, host: str, port: int, workers: int) -> None:
     """Run the service against the configured issuer (production)."""
-    load_settings()
+    load_auth_settings()
     load_service_settings()
     uvicorn.run(f"{PACKAGE}.app:app", host=host, port=port, workers=workers)
 
@@ -62,10 +74,10 @@ def dev(*, host: str, port: int, reload: bool) -> None:
     """Run the service with the embedded development issuer in place of the configured one."""
     from .devissuer import issuer_url
 
+    # The dev issuer stands in for every configured one, with the generic profile's rules.
+    os.environ.update(DEV_ISSUER_ENVIRONMENT)
     os.environ["AUTH_ISSUER"] = issuer_url(host, port)
-    os.environ["AUTH_JWKS_URL"] = ""
-    os.environ["AUTH_DEV_ISSUER"] = "1"
-    load_settings()
+    load_auth_settings()
     uvicorn.run(
         f"{PACKAGE}.devissuer:create_dev_app",
         factory=True,
@@ -79,6 +91,7 @@ def dev(*, host: str, port: int, reload: bool) -> None:
 @cli.command()
 @click.option("--subject", "--sub", default="dev-user", show_default=True, help="The `sub` claim.")
 @click.option("--scope", "scopes", multiple=True, help="A scope to grant; repeat for several.")
+@click.option("--role", "roles", multiple=True, help="A role (`roles` claim); repeat for several.")
 @click.option("--audience", "audiences", multiple=True, help="`aud` (default: AUTH_AUDIENCE).")
 @click.option(
     "--lifetime", default=3600, show_default=True, help="Seconds until the token expires."
@@ -101,6 +114,7 @@ def token(
     *,
     subject: str,
     scopes: tuple[str, ...],
+    roles: tuple[str, ...],
     audiences: tuple[str, ...],
     lifetime: int,
     algorithm: str | None,
@@ -110,7 +124,7 @@ def token(
     """Print a token that the running `dev` service accepts."""
     from .devissuer import DEV_ALGORITHMS, DevKeys, DevKeysError, issuer_url, mint_token
 
-    settings = load_settings()
+    settings = load_auth_settings()
     usable = [name for name in settings.algorithms if name in DEV_ALGORITHMS]
     algorithm = algorithm or (usable[0] if usable else "")
     if algorithm not in usable:
@@ -128,6 +142,7 @@ def token(
             issuer=issuer_url(host, port),
             subject=subject,
             scopes=scopes,
+            roles=roles,
             audience=audiences or settings.audience,
             lifetime=lifetime,
             algorithm=algorithm,
@@ -137,10 +152,14 @@ def token(
 
 @cli.command()
 def doctor() -> None:
-    """Check the configured issuer for real and explain what would make tokens fail."""
+    """Check every configured issuer for real and explain what would make tokens fail."""
     from .doctor import diagnose
 
-    report = asyncio.run(diagnose(load_settings()))
-    for line in report.lines:
-        click.echo(line)
-    sys.exit(0 if report.ok else 1)
+    settings = load_auth_settings()
+    ok = True
+    for entry in settings.issuer_entries():
+        report = asyncio.run(diagnose(settings.for_issuer(entry)))
+        for line in report.lines:
+            click.echo(line)
+        ok = ok and report.ok
+    sys.exit(0 if ok else 1)

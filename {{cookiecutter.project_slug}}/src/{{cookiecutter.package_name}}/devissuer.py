@@ -22,8 +22,9 @@ from jose import jwk, jwt
 from litestar import Router, get
 
 from .app import create_app
+from .auth import SettingsError, load_auth_settings
 from .logs import configure_logging
-from .settings import SettingsError, load_service_settings, load_settings
+from .settings import load_service_settings
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -130,6 +131,7 @@ def mint_token(
     issuer: str,
     subject: str,
     scopes: tuple[str, ...] = (),
+    roles: tuple[str, ...] = (),
     audience: tuple[str, ...] = (),
     lifetime: int = 3600,
     algorithm: str = "RS256",
@@ -139,6 +141,8 @@ def mint_token(
     claims: dict[str, Any] = {"iss": issuer, "sub": subject, "iat": now, "exp": now + lifetime}
     if scopes:
         claims["scope"] = " ".join(scopes)
+    if roles:
+        claims["roles"] = list(roles)
     if audience:
         claims["aud"] = audience[0] if len(audience) == 1 else list(audience)
     return keys.sign(claims, algorithm)
@@ -167,7 +171,7 @@ def issuer_router(issuer: str, keys: DevKeys) -> Router:
 def create_dev_app() -> Litestar:
     """The service plus the development issuer; `dev` sets `AUTH_ISSUER` to its URL first."""
     try:
-        settings = load_settings()
+        settings = load_auth_settings()
         service = load_service_settings()
     except SettingsError as exc:
         raise SystemExit(str(exc)) from None

@@ -10,7 +10,7 @@ import httpx
 from .auth.jwks import JWKSError, discover_jwks_url, get_json, parse_jwks
 
 if TYPE_CHECKING:
-    from .settings import AuthSettings
+    from .auth import AuthSettings
 
 __all__ = ("Report", "diagnose")
 

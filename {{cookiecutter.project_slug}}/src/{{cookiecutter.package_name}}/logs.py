@@ -12,17 +12,18 @@ from typing import TYPE_CHECKING, Any, Final
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 
+from .auth import refusal_reason
+
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ("AccessLogMiddleware", "configure_logging", "note_auth_failure")
+__all__ = ("AccessLogMiddleware", "configure_logging")
 
 access_logger = logging.getLogger("access")
 
 REQUEST_ID_HEADER: Final = "x-request-id"
 # A caller's request id is kept only when it is short and plain, so it cannot forge log lines.
 SAFE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-AUTH_REASON_KEY: Final = "auth_failure_reason"
 
 
 class JSONFormatter(logging.Formatter):
@@ -77,11 +78,6 @@ def configure_logging(log_format: str, level: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def note_auth_failure(scope: Scope, reason: str) -> None:
-    """Record why authentication refused this request, for its access line (never the token)."""
-    scope.setdefault("state", {})[AUTH_REASON_KEY] = reason
-
-
 class AccessLogMiddleware(ASGIMiddleware):
     """Logs one line per HTTP request: request id, method, route, status, latency, auth reason.
 
@@ -117,7 +113,7 @@ class AccessLogMiddleware(ASGIMiddleware):
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             }
-            reason = scope.get("state", {}).get(AUTH_REASON_KEY)
+            reason = refusal_reason(scope)
             if reason:
                 fields["auth_failure"] = reason
             access_logger.info("%s %s %d", method, scope["path"], status, extra={"fields": fields})

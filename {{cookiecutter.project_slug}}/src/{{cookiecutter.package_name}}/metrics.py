@@ -12,12 +12,14 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .auth import refusal_reason
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-    from .auth import KeySet
+    from .auth import IssuerRegistry
 
 __all__ = ("AUTH_REFUSALS", "KeySetCollector", "RequestMetricsMiddleware", "metrics_controller")
 
@@ -75,6 +77,9 @@ class RequestMetricsMiddleware(ASGIMiddleware):
         finally:
             in_progress.dec()
             self._finish(method, route, status, time.perf_counter() - started)
+            reason = refusal_reason(scope)
+            if reason:
+                AUTH_REFUSALS.labels(reason, str(status)).inc()
 
     def _finish(self, method: str, route: str, status: int, duration: float) -> None:
         series = self._finished.get((method, route, status))
@@ -98,24 +103,32 @@ def metrics_controller(path: str, *, require_token: bool) -> type[PrometheusCont
 
 
 class KeySetCollector(Collector):
-    """Reads the key set's counters at scrape time: fetches, failures, age, readiness."""
+    """Reads each issuer's key set counters at scrape time: fetches, failures, age, readiness."""
 
-    def __init__(self, keys: KeySet) -> None:
-        self._keys = keys
+    def __init__(self, issuers: IssuerRegistry) -> None:
+        self._issuers = issuers
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        yield CounterMetricFamily("jwks_fetches", "JWKS fetches started.", value=self._keys.fetches)
-        yield CounterMetricFamily(
-            "jwks_fetch_failures", "JWKS fetches that failed.", value=self._keys.failed_fetches
+        families = (
+            CounterMetricFamily("jwks_fetches", "JWKS fetches started.", labels=["issuer"]),
+            CounterMetricFamily(
+                "jwks_fetch_failures", "JWKS fetches that failed.", labels=["issuer"]
+            ),
+            GaugeMetricFamily(
+                "jwks_key_set_age_seconds",
+                "Seconds since the key set in use was fetched (NaN before the first).",
+                labels=["issuer"],
+            ),
+            GaugeMetricFamily("jwks_ready", "1 when keys are loaded, else 0.", labels=["issuer"]),
         )
-        yield GaugeMetricFamily(
-            "jwks_key_set_age_seconds",
-            "Seconds since the key set in use was fetched (NaN before the first).",
-            value=self._keys.age(),
-        )
-        yield GaugeMetricFamily(
-            "jwks_ready", "1 when keys are loaded, else 0.", value=float(self._keys.ready)
-        )
+        fetches, failures, age, ready = families
+        for issuer in self._issuers:
+            keys, label = issuer.keys, [issuer.name]
+            fetches.add_metric(label, keys.fetches)
+            failures.add_metric(label, keys.failed_fetches)
+            age.add_metric(label, keys.age())
+            ready.add_metric(label, float(keys.ready))
+        yield from families
 
     def register(self) -> None:
         """Add to the process-wide registry (the app's lifespan does this)."""

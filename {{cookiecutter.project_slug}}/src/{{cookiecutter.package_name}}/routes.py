@@ -1,4 +1,4 @@
-"""HTTP routes: health and readiness probes, and two example protected routes."""
+"""The service's routes. Add yours to `ROUTES`: each is authenticated unless it opts out."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency  # noqa: TC002  # Litestar reads handler annotations at runtime
 from litestar.exceptions import ServiceUnavailableException
 
-from .auth import KeySet, KeysUnavailable, Principal, requires_scopes
+from .auth import IssuerRegistry, Principal, requires_roles, requires_scopes
 
-__all__ = ("admin", "health", "protected", "ready")
+__all__ = ("ROUTES",)
 
 AuthedRequest = Request[Principal, Any, State]
 
@@ -23,29 +23,45 @@ def health() -> dict[str, str]:
 
 
 @get("/ready", exclude_from_auth=True)
-async def ready(key_set: NamedDependency[KeySet]) -> dict[str, str]:
-    """Readiness: the issuer's keys are loaded, so tokens can be verified."""
-    if not key_set.ready:
-        try:
-            await key_set.current()
-        except KeysUnavailable as exc:
-            raise ServiceUnavailableException(
-                "signing keys not loaded yet", headers={"Retry-After": str(exc.retry_after)}
-            ) from None
-    return {"status": "ready"}
+async def ready(issuers: NamedDependency[IssuerRegistry]) -> dict[str, Any]:
+    """Readiness: some trusted issuer's keys are loaded, so tokens can be verified."""
+    status = await issuers.readiness()
+    if not any(status.values()):
+        raise ServiceUnavailableException(
+            "signing keys not loaded yet", headers={"Retry-After": str(issuers.retry_after())}
+        )
+    return {
+        "status": "ready",
+        "issuers": {name: "ready" if loaded else "unavailable" for name, loaded in status.items()},
+    }
 
 
 @get("/protected", sync_to_thread=False)
 def protected(request: AuthedRequest) -> dict[str, Any]:
     """Any valid token."""
-    return {"message": "Access granted", "user": _describe(request.user)}
+    return {"message": "Access granted", "user": describe(request.user)}
 
 
 @get("/admin", guards=[requires_scopes("admin")], sync_to_thread=False)
 def admin(request: AuthedRequest) -> dict[str, Any]:
     """A valid token with the `admin` scope."""
-    return {"message": "Admin access granted", "user": _describe(request.user)}
+    return {"message": "Admin access granted", "user": describe(request.user)}
 
 
-def _describe(user: Principal) -> dict[str, Any]:
-    return {"subject": user.subject, "scopes": sorted(user.scopes)}
+@get("/staff", guards=[requires_roles("staff")], sync_to_thread=False)
+def staff(request: AuthedRequest) -> dict[str, Any]:
+    """A valid token with the `staff` role."""
+    return {"message": "Staff access granted", "user": describe(request.user)}
+
+
+def describe(user: Principal) -> dict[str, Any]:
+    """What the example routes tell the caller about itself."""
+    return {
+        "subject": user.subject,
+        "issuer": user.issuer,
+        "scopes": sorted(user.scopes),
+        "roles": sorted(user.roles),
+    }
+
+
+ROUTES = [health, ready, protected, admin, staff]

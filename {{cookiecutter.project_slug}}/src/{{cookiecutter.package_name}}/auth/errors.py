@@ -7,6 +7,7 @@ from typing import ClassVar
 __all__ = (
     "AuthError",
     "ExpiredToken",
+    "InsufficientRole",
     "InsufficientScope",
     "InvalidToken",
     "KeysUnavailable",
@@ -68,6 +69,18 @@ class InsufficientScope(AuthError):
 
     def challenge(self, realm: str) -> str:
         return f'{super().challenge(realm)}, scope="{" ".join(sorted(self.required))}"'
+
+
+class InsufficientRole(AuthError):
+    """The token is valid but lacks a role the route needs (RFC 6750's error for privileges)."""
+
+    status_code = 403
+    error = "insufficient_scope"
+    description = "The access token lacks a required role."
+
+    def __init__(self, required: frozenset[str]) -> None:
+        super().__init__("insufficient_role")
+        self.required = required
 
 
 class KeysUnavailable(AuthError):

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from jose.backends.base import Key
 
-    from ..settings import AuthSettings
+    from .settings import AuthSettings
 
 __all__ = ("MAX_DOCUMENT_BYTES", "JWKSError", "ParsedKeys", "fetch_jwks", "parse_jwks")
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from jose.backends.base import Key
 
-    from ..settings import AuthSettings
+    from .settings import AuthSettings
 
 __all__ = ("KeySet",)
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .verify import Principal
+    from .principal import Principal
 
 __all__ = ("VerifiedTokens",)
 

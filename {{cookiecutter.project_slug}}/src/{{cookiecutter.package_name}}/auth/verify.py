@@ -1,13 +1,14 @@
-"""Token -> principal: size and header checks, key choice, python-jose signature check, claim policy."""
+"""Token -> principal: size and header checks, issuer and key choice, signature, claim policy."""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import msgspec
 
 from .errors import ExpiredToken, InvalidToken
+from .principal import Principal
 from .verified import VerifiedTokens
 
 if TYPE_CHECKING:
@@ -15,10 +16,10 @@ if TYPE_CHECKING:
 
     from jose.backends.base import Key
 
-    from ..settings import AuthSettings
-    from .keys import KeySet
+    from .issuers import IssuerRegistry
+    from .settings import AuthSettings
 
-__all__ = ("Principal", "TokenVerifier")
+__all__ = ("TokenVerifier",)
 
 MAX_TIMESTAMP: Final = 1e308  # a larger integer overflows a float when the leeway is added
 MAX_KID_LENGTH: Final = 256
@@ -31,33 +32,21 @@ JSON: Final = msgspec.json.Decoder()
 BASE64: Final = msgspec.json.Decoder(bytes)
 
 
-class Principal(msgspec.Struct, frozen=True):
-    """Who a verified token speaks for; set as `request.user`."""
-
-    subject: str
-    """The token's `sub`."""
-    scopes: frozenset[str]
-    """From `scope` (space-separated, OAuth 2.0) or `scp` (string or list: Entra ID, Okta)."""
-    claims: Mapping[str, Any]
-    """Every claim of the verified token."""
-
-
 class TokenVerifier:
-    """Verifies bearer tokens against the issuer's key set and the configured claim policy."""
+    """Verifies bearer tokens against the trusted issuers' key sets and claim rules."""
 
     def __init__(
         self,
         settings: AuthSettings,
-        keys: KeySet,
+        issuers: IssuerRegistry,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
-        self._keys = keys
+        self._issuers = issuers
         self._clock = clock
-        self._algorithms = frozenset(settings.algorithms)
-        self._audiences = frozenset(settings.audience)
-        self._headers: dict[bytes, tuple[str, str | None]] = {}
+        self._algorithms = frozenset().union(*(issuer.algorithms for issuer in issuers))
+        self._headers: dict[bytes, Header] = {}
         self._verified: VerifiedTokens | None = (
             VerifiedTokens(settings.verified_cache_size, settings.verified_cache_ttl, clock)
             if settings.verified_cache_size and settings.verified_cache_ttl
@@ -74,21 +63,38 @@ class TokenVerifier:
         if len(token) > self._settings.max_token_bytes:
             raise InvalidToken("token_too_large")
         if self._verified is not None:
-            cached = self._verified.get(token, self._keys.version)
+            cached = self._verified.get(token, self._issuers.version)
             if cached is not None:
                 return cached
         header_segment, signing_input, signature = _split(token)
-        algorithm, kid = self._header(header_segment)
-        key = await self._keys.key_for(kid, algorithm)
-        claims = self._decode(signing_input, signature, key)
-        principal = Principal(subject=claims["sub"], scopes=_scopes_of(claims), claims=claims)
+        header = self._header(header_segment)
+        # Not trusted yet: the claims only name the issuer whose key must then verify them.
+        claims = _decode_claims(signing_input)
+        issuer = self._issuers.find(claims.get("iss"))
+        if header.algorithm not in issuer.algorithms:
+            raise InvalidToken("algorithm_not_allowed")
+        key = await issuer.keys.key_for(header.kid, header.algorithm)
+        _check_signature(signing_input, signature, key)
+        self._check_times(claims)
+        subject = claims.get("sub")
+        if type(subject) is not str or not subject:
+            raise InvalidToken("missing_sub")
+        issuer.rules.check_header(header.members)
+        issuer.rules.check_claims(claims)
+        principal = Principal(
+            subject=subject,
+            issuer=issuer.name,
+            scopes=issuer.rules.scopes(claims),
+            roles=issuer.rules.roles(claims),
+            claims=claims,
+        )
         if self._verified is not None:
             expires_at = claims["exp"] + self._settings.leeway
-            self._verified.put(token, principal, expires_at, self._keys.version)
+            self._verified.put(token, principal, expires_at, self._issuers.version)
         return principal
 
-    def _header(self, segment: bytes) -> tuple[str, str | None]:
-        """The `alg` and `kid` of a JOSE header, checked.
+    def _header(self, segment: bytes) -> Header:
+        """The JOSE header, checked: an allowed `alg`, a string `kid` if any, no extensions.
 
         Remembered per header segment: an issuer signs with a handful of headers, so most
         tokens skip decoding theirs. Only headers that pass are kept, and only a few dozen.
@@ -97,50 +103,27 @@ class TokenVerifier:
         if checked is not None:
             return checked
         try:
-            header = JSON.decode(_b64decode(segment))
+            members = JSON.decode(_b64decode(segment))
         # RecursionError: a header of thousands of nested brackets still fits in max_token_bytes.
         except (ValueError, RecursionError):
             raise InvalidToken("malformed") from None
-        if not isinstance(header, dict):
+        if not isinstance(members, dict):
             raise InvalidToken("malformed")
-        algorithm = header.get("alg")
+        algorithm = members.get("alg")
         if not isinstance(algorithm, str) or algorithm not in self._algorithms:
             raise InvalidToken("algorithm_not_allowed")
-        if "crit" in header or "b64" in header:
+        if "crit" in members or "b64" in members:
             raise InvalidToken("unsupported_header")
-        kid = header.get("kid")
+        kid = members.get("kid")
         # RFC 7515 section 4.1.4: a `kid` is a string; `"kid": null` is not the same as no kid.
-        if "kid" in header and (not isinstance(kid, str) or len(kid) > MAX_KID_LENGTH):
+        if "kid" in members and (not isinstance(kid, str) or len(kid) > MAX_KID_LENGTH):
             raise InvalidToken("malformed_kid")
         if len(self._headers) >= MAX_CACHED_HEADERS:
             self._headers.clear()
-        self._headers[segment] = checked = (algorithm, kid)
+        self._headers[segment] = checked = Header(algorithm, kid, members)
         return checked
 
-    def _decode(self, signing_input: bytes, signature: bytes, key: Key) -> dict[str, Any]:
-        """Check the signature with the python-jose key, then decode the claims and apply the policy.
-
-        The token was split and its header read once, by `_split`; python-jose's `jws.verify`
-        would do both again, so the key's own `verify` is called instead.
-        """
-        try:
-            verified = key.verify(signing_input, signature)
-        # Hostile input reaches python-jose and cryptography in many shapes (JWKError,
-        # ValueError, ...): every one of them is a refused token, never a server error.
-        except Exception:  # noqa: BLE001
-            verified = False
-        if not verified:
-            raise InvalidToken("bad_signature")
-        try:
-            claims = JSON.decode(_b64decode(signing_input.partition(b".")[2]))
-        except (ValueError, RecursionError):
-            raise InvalidToken("payload_not_json") from None
-        if not isinstance(claims, dict):
-            raise InvalidToken("payload_not_an_object")
-        self._check_claims(claims)
-        return claims
-
-    def _check_claims(self, claims: dict[str, Any]) -> None:
+    def _check_times(self, claims: Mapping[str, Any]) -> None:
         expires_at = _timestamp(claims, "exp")
         not_before = _timestamp(claims, "nbf")
         issued_at = _timestamp(claims, "iat")
@@ -153,20 +136,40 @@ class TokenVerifier:
             raise InvalidToken("not_yet_valid")
         if issued_at is not None and issued_at > now + leeway:
             raise InvalidToken("issued_in_future")
-        if claims.get("iss") != self._settings.issuer:
-            raise InvalidToken("wrong_issuer")
-        subject = claims.get("sub")
-        if type(subject) is not str or not subject:
-            raise InvalidToken("missing_sub")
-        if self._audiences and not self._audience_matches(claims.get("aud")):
-            raise InvalidToken("wrong_audience")
 
-    def _audience_matches(self, audience: object) -> bool:
-        if type(audience) is str:
-            return audience in self._audiences
-        return type(audience) is list and not self._audiences.isdisjoint(
-            value for value in audience if type(value) is str
-        )
+
+class Header(NamedTuple):
+    """A checked JOSE header."""
+
+    algorithm: str
+    kid: str | None
+    members: dict[str, Any]
+
+
+def _decode_claims(signing_input: bytes) -> dict[str, Any]:
+    try:
+        claims = JSON.decode(_b64decode(signing_input.partition(b".")[2]))
+    except (ValueError, RecursionError):
+        raise InvalidToken("payload_not_json") from None
+    if not isinstance(claims, dict):
+        raise InvalidToken("payload_not_an_object")
+    return claims
+
+
+def _check_signature(signing_input: bytes, signature: bytes, key: Key) -> None:
+    """Check the signature with the python-jose key's own `verify`.
+
+    The token was split and its header read once, by `_split`; python-jose's `jws.verify`
+    would do both again.
+    """
+    try:
+        verified = key.verify(signing_input, signature)
+    # Hostile input reaches python-jose and cryptography in many shapes (JWKError,
+    # ValueError, ...): every one of them is a refused token, never a server error.
+    except Exception:  # noqa: BLE001
+        verified = False
+    if not verified:
+        raise InvalidToken("bad_signature")
 
 
 def _split(token: str) -> tuple[bytes, bytes, bytes]:
@@ -227,15 +230,3 @@ def _timestamp(claims: Mapping[str, Any], name: str) -> float | None:
     if value is None and name not in claims:
         return None
     raise InvalidToken(f"{name}_not_a_number")
-
-
-def _scopes_of(claims: Mapping[str, Any]) -> frozenset[str]:
-    """Scopes from `scope` and `scp`; a string is split on the space only (RFC 6749 section 3.3)."""
-    scopes: set[str] = set()
-    for name in ("scope", "scp"):
-        value = claims.get(name)
-        if isinstance(value, str):
-            scopes.update(item for item in value.split(" ") if item)
-        elif isinstance(value, list):
-            scopes.update(item for item in value if isinstance(item, str))
-    return frozenset(scopes)

@@ -1,0 +1,49 @@
+"""How a refused request is answered: one JSON error shape, RFC 6750 headers, a log line."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Final
+
+from litestar import Request, Response
+
+if TYPE_CHECKING:
+    from litestar.types import Scope
+
+    from .errors import AuthError
+
+__all__ = ("REFUSAL_REASON_KEY", "RefusalHandler", "refusal_reason")
+
+logger = logging.getLogger(__name__)
+
+REFUSAL_REASON_KEY: Final = "auth_failure_reason"
+"""Where a refusal's reason code is kept in `scope["state"]`, for access logs and metrics."""
+
+
+class RefusalHandler:
+    """Turns an `AuthError` into its response; also the app's exception handler for guards."""
+
+    def __init__(self, realm: str) -> None:
+        self._realm = realm
+
+    def __call__(self, request: Request[Any, Any, Any], error: AuthError) -> Response[Any]:
+        logger.info(
+            "request refused: reason=%s status=%d path=%s",
+            error.reason,
+            error.status_code,
+            # Not `request.url`: it is built from the Host header, which a client can make
+            # unparsable (`x:65536`), and the refusal would become a 500.
+            request.scope["path"],
+        )
+        request.scope.setdefault("state", {})[REFUSAL_REASON_KEY] = error.reason
+        return Response(
+            {"status_code": error.status_code, "detail": error.description},
+            status_code=error.status_code,
+            headers=error.headers(self._realm),
+        )
+
+
+def refusal_reason(scope: Scope) -> str | None:
+    """The reason code of the request's refusal, if it was refused (never the token)."""
+    reason: str | None = scope.get("state", {}).get(REFUSAL_REASON_KEY)
+    return reason
