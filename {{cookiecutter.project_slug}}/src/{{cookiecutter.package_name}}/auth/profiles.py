@@ -398,14 +398,19 @@ class ClaimRules:
             value = claims.get(path.name, _MISSING)
             if value is _MISSING and len(path.segments) > 1:
                 value = _walk(claims, path.segments)
-            _collect(value, found)
+            if value is not None:
+                _collect(value, found)
+        found.discard("")
         return frozenset(found)
 
     def scopes(self, claims: Mapping[str, object]) -> frozenset[str]:
         """Every scope in the scope claims (RFC 6749 section 3.3: separated by U+0020 only)."""
         found: set[str] = set()
         for name in self.scope_claims:
-            _collect(claims.get(name), found)
+            value = claims.get(name)
+            if value is not None:
+                _collect(value, found)
+        found.discard("")
         return frozenset(found)
 
     def _audience_matches(self, claims: Mapping[str, object]) -> bool:
@@ -435,12 +440,14 @@ def _walk(claims: Mapping[str, object], segments: tuple[str, ...]) -> object:
 
 
 def _collect(value: object, into: set[str]) -> None:
-    """Add the strings of a space-separated string or a list of strings; ignore other shapes."""
+    """Add the strings of a space-separated string or a list of strings; ignore other shapes.
+
+    Empty strings are added too: the caller discards them once.
+    """
     if type(value) is str:
         into.update(value.split(" "))
-        into.discard("")
     elif type(value) is list:
-        into.update(item for item in value if type(item) is str and item)
+        into.update(item for item in value if type(item) is str)
 
 
 def _matches(claims: Mapping[str, object], name: str, values: _Values) -> bool:
