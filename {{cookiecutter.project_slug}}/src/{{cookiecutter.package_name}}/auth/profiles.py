@@ -1,4 +1,4 @@
-"""Provider profiles: where each issuer puts roles, scopes and audience, and how it marks access tokens.
+"""Provider profiles: where issuers put roles, scopes and audiences, and how they mark access tokens.
 
 A `Profile` holds only defaults. `ClaimRules.from_profile` applies the settings' overrides once
 per issuer and precomputes everything, so the checks on each fresh token are a few lookups.
