@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final, TypeAlias
+from typing import Final
 
 from .errors import InvalidToken
 
@@ -39,13 +39,13 @@ class _AnyString:
 
 ANY_STRING: Final = _AnyString()
 
-Scalar: TypeAlias = str | int | float | bool
-Accepted: TypeAlias = Scalar | Sequence[Scalar] | _AnyString
+Scalar = str | int | float | bool
+Accepted = Scalar | Sequence[Scalar] | _AnyString
 """What a required or marker claim may hold: one value, a list of values, or `ANY_STRING`."""
 
 SCALARS: Final = frozenset({str, int, float, bool})
 # (type, value) pairs keep comparisons type-strict: 1, 1.0, True and "1" are four values.
-_Values: TypeAlias = frozenset[tuple[type, Scalar]] | None  # None: any string
+_Values = frozenset[tuple[type, Scalar]] | None  # None: any string
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
