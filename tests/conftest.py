@@ -81,6 +81,7 @@ VARIANTS: dict[str, Variant] = {
                 "python_version": "3.13",
                 "docker": "false",  # a string, exactly as `cookiecutter . docker=false` sends it
                 "github_actions": True,
+                "issuer_profile": "zuplo",
                 "audience": "api://a,api://b",
                 "algorithms": "EdDSA,RS256",
                 "issuer": "http://127.0.0.1:9999/issuer",

@@ -633,7 +633,12 @@ class TestAttacks:
         """Control: a genuine token of each algorithm the issuer signs with is accepted."""
         token = target.forge.valid(algorithm, sub=f"control-{algorithm}")
         response = target.service.expect("/protected", 200, token)
-        assert response.json()["user"] == {"subject": f"control-{algorithm}", "scopes": []}
+        assert response.json()["user"] == {
+            "subject": f"control-{algorithm}",
+            "issuer": target.issuer.url,
+            "scopes": [],
+            "roles": [],
+        }
 
     @pytest.mark.parametrize("case", ATTACKS, ids=lambda case: case.name)
     def test_attack_is_refused(self, target: Backed, decoy: DecoyServer, case: Attack) -> None:

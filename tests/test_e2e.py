@@ -129,7 +129,12 @@ class TestDevMode:
         response = dev.service.expect("/protected", 200, dev.mint())
         assert response.json() == {
             "message": "Access granted",
-            "user": {"subject": "dev-user", "scopes": []},
+            "user": {
+                "subject": "dev-user",
+                "issuer": f"http://127.0.0.1:{dev.service.port}/dev-issuer",
+                "scopes": [],
+                "roles": [],
+            },
         }
 
     def test_token_for_port_option_is_accepted(self, dev: DevService) -> None:
@@ -411,7 +416,10 @@ def status_and_body(output: str) -> tuple[int, dict[str, Any]]:
 
 
 def check_curl_outputs(
-    lines: Sequence[str], outputs: Sequence[str], admin_tokens: set[str]
+    lines: Sequence[str],
+    outputs: Sequence[str],
+    admin_tokens: set[str],
+    staff_tokens: frozenset[str] = frozenset(),
 ) -> None:
     """Each curl line got the answer its path and token call for."""
     curls = 0
@@ -420,12 +428,17 @@ def check_curl_outputs(
             continue
         curls += 1
         status, body = status_and_body(output)
-        path = re.search(r"/(protected|admin)\b", line)
+        path = re.search(r"/(protected|admin|staff)\b", line)
         token = re.search(r"Bearer \$(\w+)", line)
         assert path, line
         assert token, line
         if path.group(1) == "protected":
             assert (status, body.get("message")) == (200, "Access granted"), (line, output)
+        elif path.group(1) == "staff":
+            if token.group(1) in staff_tokens:
+                assert (status, body.get("message")) == (200, "Staff access granted"), output
+            else:
+                assert status == 403, (line, output)
         elif token.group(1) in admin_tokens:
             assert (status, body.get("message")) == (200, "Admin access granted"), (line, output)
         else:
@@ -503,7 +516,7 @@ class TestGeneratedReadme:
     """The generated project's README commands do what it says."""
 
     def test_first_five_minutes(self, installed_default: Installed, tmp_path: Path) -> None:
-        """`dev`, then the README's token and curl lines: 200, 403, then 200 with admin."""
+        """`dev`, then the README's token and curl lines: 200, 403, then 200 with admin, staff."""
         readme = (installed_default.path / "README.md").read_text()
         (start,), calls = console_blocks(section(readme, "First five minutes"))
         port = free_port()
@@ -514,7 +527,9 @@ class TestGeneratedReadme:
             service.wait_for("/health", 200, START_TIMEOUT)
             lines = [on_port(line, port) for line in calls]
             outputs = run_script(lines, installed_default.path, env)
-            check_curl_outputs(lines, outputs, admin_tokens={"ADMIN"})
+            check_curl_outputs(
+                lines, outputs, admin_tokens={"ADMIN"}, staff_tokens=frozenset({"STAFF"})
+            )
 
     def test_doctor_example(self, installed_default: Installed, shared_issuer: Issuer) -> None:
         """The README's `doctor` line passes against a real issuer."""

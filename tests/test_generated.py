@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+from pathlib import Path
+
 import pytest
 from conftest import INSTALLABLE, Installed, installed, run
 
@@ -50,3 +54,62 @@ class TestPreCommit:
         run(["git", "-c", "init.defaultBranch=main", "init", "-q"], project.path, env)
         run(["git", "add", "-A"], project.path, env)
         run(["uv", "run", "pre-commit", "run", "--all-files"], project.path, env)
+
+
+class TestAddingARoute:
+    """A route added exactly as the generated README says works and keeps every check green."""
+
+    def test_readme_route_snippet(self, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+        """The "Add a route" snippet, pasted into `Routes`, is served; the project stays green."""
+        source = project_for(request, "default")
+        path = tmp_path / source.path.name
+        shutil.copytree(source.path, path, ignore=shutil.ignore_patterns(".venv", ".git"))
+        project = Installed(path, source.env)
+        readme = (path / "README.md").read_text(encoding="utf-8")
+        section = readme.split("## Add a route\n", 1)[1].split("\n## ", 1)[0]
+        (snippet,) = re.findall(r"```python\n(.*?)```", section, re.S)
+        routes = path / "src" / source.path.name.replace("-", "_") / "routes.py"
+        code = routes.read_text(encoding="utf-8")
+        assert "\n\ndef describe(" in code
+        routes.write_text(code.replace("\n\ndef describe(", f"\n{snippet}\n\ndef describe(", 1))
+        project.run("uv", "sync", "-q")
+        project.run("uv", "run", "pytest", "-q", "-x")
+        project.run("uv", "run", "ruff", "check")
+        project.run("uv", "run", "ruff", "format", "--check")
+        project.run("uv", "run", "mypy")
+        package = source.path.name.replace("-", "_")
+        served = project.run("uv", "run", "python", "-c", ROUTE_CHECK.replace("PACKAGE", package))
+        assert served.stdout.split() == ["401", "403", "200"], served.stdout
+
+
+# Builds the app on a fake issuer and calls the README's /items route with no token, a token
+# without the scope and one with it.
+ROUTE_CHECK = """
+import httpx
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jose import jwk, jwt
+from litestar.testing import TestClient
+from PACKAGE.app import create_app
+from PACKAGE.auth import AuthSettings
+from PACKAGE.settings import ServiceSettings
+
+private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+signer = jwk.construct(private, "RS256")
+public = {**signer.public_key().to_dict(), "kid": "k1"}
+keys = httpx.MockTransport(lambda request: httpx.Response(200, json={"keys": [public]}))
+settings = AuthSettings(
+    issuer="https://issuer.test", audience=(), jwks_url="https://issuer.test/keys",
+    algorithms=("RS256",), _env_file=None,
+)
+app = create_app(settings, service=ServiceSettings(_env_file=None), jwks_transport=keys)
+
+def token(scope):
+    claims = {"iss": "https://issuer.test", "sub": "u", "exp": 4102444800, "scope": scope}
+    return jwt.encode(claims, signer, algorithm="RS256", headers={"kid": "k1"})
+
+with TestClient(app) as client:
+    print(client.get("/items").status_code)
+    for scope in ("read", "items:read"):
+        headers = {"Authorization": "Bearer " + token(scope)}
+        print(client.get("/items", headers=headers).status_code)
+"""

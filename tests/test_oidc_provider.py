@@ -267,7 +267,9 @@ class TestClientCredentials:
         assert jose_part(token, 0)["alg"] == alg
         assert served.expect("/protected", 200, token).json()["user"] == {
             "subject": client_id(alg),
+            "issuer": provider.url,
             "scopes": ["admin", "read"],
+            "roles": [],
         }
 
     def test_keys_are_found_through_discovery(
@@ -325,7 +327,9 @@ class TestCodeFlow:
         tokens = provider.code_flow(scope="openid read")
         assert served.expect("/protected", 200, tokens["access_token"]).json()["user"] == {
             "subject": ACCOUNT,
+            "issuer": provider.url,
             "scopes": ["read"],
+            "roles": [],
         }
 
     def test_id_token_is_401(self, served: Service, provider: OIDCProvider) -> None:
@@ -345,3 +349,24 @@ def test_doctor_passes(provider: OIDCProvider, installed_default: Installed) -> 
     for kid in (key["kid"] for key in provider.jwks()["keys"]):
         assert re.search(rf"ok    key kid='{kid}' .*: verifies ", result.stdout), result.stdout
     assert "FAIL" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "audience", ["", client_id("RS256")], ids=["audience-unchecked", "audience-is-the-client"]
+)
+def test_typ_rule_refuses_id_tokens_whatever_the_audience(
+    provider: OIDCProvider, installed_default: Installed, logs: Path, audience: str
+) -> None:
+    """With `AUTH_TOKEN_TYPES=at+jwt`, the provider's ID tokens are 401 even where `aud` passes."""
+    tokens = provider.code_flow()
+    assert jose_part(tokens["id_token"], 0).get("typ") == "JWT"
+    assert jose_part(tokens["access_token"], 0)["typ"] == "at+jwt"
+    env = {"AUTH_ISSUER": provider.url, "AUTH_AUDIENCE": audience, "AUTH_TOKEN_TYPES": "at+jwt"}
+    log = logs / f"typ-{audience or 'unchecked'}.log"
+    with running_service(installed_default, "serve", log, env=env) as service:
+        service.wait_for("/ready", 200, START_TIMEOUT)
+        response = service.expect("/protected", 401, tokens["id_token"])
+        assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+        if not audience:
+            service.expect("/protected", 200, tokens["access_token"])
+    assert "reason=wrong_token_type" in log.read_text()

@@ -233,12 +233,14 @@ class IssuerStub:
     The JWKS is served at `JWKS_PATH` (named by discovery) and at `FALLBACK_JWKS_PATH`.
     """
 
-    def __init__(self, keys: Iterable[Mapping[str, Any]]) -> None:
+    def __init__(self, keys: Iterable[Mapping[str, Any]], issuer: str = ISSUER) -> None:
+        self.issuer = issuer
+        """The issuer URL this stub answers for (its host is the stub's)."""
         self.keys: list[Mapping[str, Any]] = list(keys)
         """The JWKS `keys` list; tests replace or extend it to rotate keys."""
         self.discovery = True
         """Serve the OpenID discovery document; when False its path answers 404."""
-        self.discovered_issuer = ISSUER
+        self.discovered_issuer = issuer
         """The `issuer` the discovery document names."""
         self.fault: Fault | None = None
         """Fail every request this way until reset to None."""
@@ -265,9 +267,9 @@ class IssuerStub:
             raise httpx.ConnectError("connection refused", request=request)
         if self.fault is not None:
             return _GARBAGE[self.fault]()
-        if request.url.host == httpx.URL(ISSUER).host:
+        if request.url.host == httpx.URL(self.issuer).host:
             if request.url.path == DISCOVERY_PATH and self.discovery:
-                document = {"issuer": self.discovered_issuer, "jwks_uri": ISSUER + JWKS_PATH}
+                document = {"issuer": self.discovered_issuer, "jwks_uri": self.issuer + JWKS_PATH}
                 return httpx.Response(200, json=document)
             if request.url.path in JWKS_PATHS:
                 return httpx.Response(200, json={"keys": self.keys})
@@ -281,11 +283,15 @@ def stub(keyring: Keyring) -> IssuerStub:
 
 
 def auth_settings(**overrides: Any) -> AuthSettings:
-    """Settings for the stub issuer (audience `AUDIENCE`, every algorithm), ignoring any `.env`."""
+    """Settings for the stub issuer (audience `AUDIENCE`, every algorithm, the generic profile).
+
+    Whatever profile the project was generated with, and ignoring any `.env`.
+    """
     values: dict[str, Any] = {
         "issuer": ISSUER,
         "audience": (AUDIENCE,),
         "algorithms": ALGORITHMS,
+        "profile": "generic",
         "realm": REALM,
         **overrides,
     }

@@ -9,6 +9,7 @@ import pytest
 from jose import jwt
 from litestar.testing import AsyncTestClient
 
+from {{ cookiecutter.package_name }} import devissuer
 from {{ cookiecutter.package_name }}.app import app as default_app
 from {{ cookiecutter.package_name }}.auth import IssuerRegistry, TokenVerifier
 from {{ cookiecutter.package_name }}.devissuer import (
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 KEY_FILES: Final = ("rsa.pem", "ec-p256.pem", "ed25519.pem")
 FAMILIES: Final = ("rsa", "ec", "okp")
 PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-SERVICE_PATHS: Final = {"/health", "/ready", "/protected", "/admin", "/staff", "/metrics"}
 READ_ONLY_METHODS: Final = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -309,7 +309,7 @@ class TestCreateDevApp:
         monkeypatch.setenv("AUTH_DEV_ISSUER", "1")
         monkeypatch.setenv("AUTH_ISSUER", issuer_url("127.0.0.1", 8000))
         app = create_dev_app()
-        assert service_paths(app) == SERVICE_PATHS | {
+        assert service_paths(app) - service_paths(default_app) == {
             f"{ISSUER_PATH}/.well-known/openid-configuration",
             f"{ISSUER_PATH}/.well-known/jwks.json",
         }
@@ -324,16 +324,27 @@ class TestCreateDevApp:
 class TestDefaultApp:
     """The app `serve` runs carries nothing of the dev issuer."""
 
-    def test_default_app_has_only_the_service_routes(self, stub: IssuerStub) -> None:
-        """`create_app()` and the module's `app` serve the service's routes and no `/dev-issuer`."""
+    def test_default_app_has_no_dev_issuer_route(self, stub: IssuerStub) -> None:
+        """`create_app()` and the module's `app` serve nothing under `/dev-issuer`."""
         for app in (build_app(stub), default_app):
-            paths = service_paths(app)
-            assert paths == SERVICE_PATHS
-            assert not any(path.startswith(ISSUER_PATH) for path in paths)
+            assert not any(path.startswith(ISSUER_PATH) for path in service_paths(app))
+            assert service_paths(app) >= {"/health", "/ready", "/protected"}
 
-    def test_default_app_has_no_route_that_mints_tokens(self, stub: IssuerStub) -> None:
-        """Every route of the default app is read-only: nothing accepts a request to issue a token."""
+    def test_default_app_has_no_route_of_the_dev_issuer_module(self, stub: IssuerStub) -> None:
+        """No handler of the default app comes from `devissuer`: nothing there can sign a token."""
         for app in (build_app(stub), default_app):
             for route in app.routes:
+                for handler in getattr(route, "route_handlers", ()):
+                    assert handler.fn.__module__ != devissuer.__name__, route.path
+
+    @pytest.mark.usefixtures("restore_logging")
+    def test_dev_issuer_routes_are_read_only(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """What `dev` adds answers GET (and HEAD, OPTIONS) only: no request issues a token."""
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("AUTH_DEV_ISSUER", "1")
+        monkeypatch.setenv("AUTH_ISSUER", issuer_url("127.0.0.1", 8000))
+        for route in create_dev_app().routes:
+            if route.path.startswith(ISSUER_PATH):
                 assert set(route.methods) <= READ_ONLY_METHODS, route.path
-                assert "token" not in route.path.lower()

@@ -12,7 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from .auth import JWKSAuth, SettingsError, load_auth_settings
 from .logs import AccessLogMiddleware, configure_logging
 from .metrics import KeySetCollector, RequestMetricsMiddleware, metrics_controller
-from .routes import ROUTES
+from .routes import Routes
 from .settings import ServiceSettings, load_service_settings
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def create_app(
             metrics_controller(service.metrics_path, require_token=service.metrics_require_token)
         )
     return Litestar(
-        route_handlers=[*ROUTES, *metrics, *route_handlers],
+        route_handlers=[Routes, *metrics, *route_handlers],
         middleware=observability,
         plugins=[auth],
         lifespan=[register_collector] if service.metrics_path else [],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
+import pydantic_settings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -288,6 +289,13 @@ def load_auth_settings() -> AuthSettings:
         return AuthSettings()
     except ValidationError as exc:
         raise SettingsError(describe(exc, "AUTH_")) from None
+    except pydantic_settings.SettingsError as exc:  # a JSON-valued variable that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"AUTH_{field.group(1).upper()}" if field else "An AUTH_* variable"
+        raise SettingsError(
+            f"Invalid configuration: {name} is not valid JSON ({exc.__cause__}). Fix the "
+            "environment variable (or the .env file) and start again."
+        ) from None
 
 
 def describe(error: ValidationError, prefix: str) -> str:
