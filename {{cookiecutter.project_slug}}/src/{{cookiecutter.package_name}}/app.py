@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from litestar import Litestar
 from litestar.di import Provide
@@ -13,8 +13,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from .auth import AuthError, BearerTokenMiddleware, KeySet, TokenVerifier
-from .logs import AccessLogMiddleware, configure_logging
-from .metrics import KeySetCollector, RequestMetricsMiddleware, metrics_controller
+from .logs import configure_logging
+from .observability import Observability
 from .refusals import RefusalHandler
 from .routes import admin, health, protected, ready
 from .settings import (
@@ -48,33 +48,18 @@ def create_app(
     service = service or load_service_settings()
     keys = KeySet(settings, transport=jwks_transport)
     verifier = TokenVerifier(settings, keys)
-    collector = KeySetCollector(keys)
 
     @asynccontextmanager
     async def load_keys(_: Litestar) -> AsyncIterator[None]:
         _log_configuration(settings)
-        if service.metrics_path:
-            collector.register()
-        try:
-            async with keys:
-                yield
-        finally:
-            if service.metrics_path:
-                collector.unregister()
+        async with keys:
+            yield
 
     reject = RefusalHandler(settings.realm)
 
-    observability: list[Any] = [AccessLogMiddleware()] if service.access_log else []
-    metrics: list[ControllerRouterHandler] = []
-    if service.metrics_path:
-        observability.append(RequestMetricsMiddleware({{ cookiecutter.project_slug | tojson }}))
-        metrics.append(
-            metrics_controller(service.metrics_path, require_token=service.metrics_require_token)
-        )
     return Litestar(
-        route_handlers=[health, ready, protected, admin, *metrics, *route_handlers],
+        route_handlers=[health, ready, protected, admin, *route_handlers],
         middleware=[
-            *observability,
             DefineMiddleware(
                 BearerTokenMiddleware,
                 verifier=verifier,
@@ -85,6 +70,7 @@ def create_app(
         logging_config=None,
         exception_handlers={AuthError: reject},
         lifespan=[load_keys],
+        plugins=[Observability(service, keys, {{ cookiecutter.project_slug | tojson }})],
         dependencies={"key_set": Provide(lambda: keys, sync_to_thread=False)},
         openapi_config=OpenAPIConfig(
             title={{ cookiecutter.project_name | tojson }},

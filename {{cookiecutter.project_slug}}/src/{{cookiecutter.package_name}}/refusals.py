@@ -1,4 +1,4 @@
-"""How a refused request is answered: one JSON error shape, RFC 6750 headers, a log line, a metric."""
+"""How a refused request is answered: one JSON error shape, RFC 6750 headers, a log line."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from litestar import Request, Response
 
 from .logs import note_auth_failure
-from .metrics import AUTH_REFUSALS
 
 if TYPE_CHECKING:
     from .auth import AuthError
@@ -29,10 +28,11 @@ class RefusalHandler:
             "request refused: reason=%s status=%d path=%s",
             error.reason,
             error.status_code,
-            request.url.path,
+            # Not `request.url`: it is built from the Host header, which a client can make
+            # unparsable (`x:65536`), and the refusal would become a 500.
+            request.scope["path"],
         )
         note_auth_failure(request.scope, error.reason)
-        AUTH_REFUSALS.labels(error.reason, str(error.status_code)).inc()
         return Response(
             {"status_code": error.status_code, "detail": error.description},
             status_code=error.status_code,
