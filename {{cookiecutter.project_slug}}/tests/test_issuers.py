@@ -243,23 +243,23 @@ class TestTenants:
         assert principal.claims["tid"] == ALLOWED_TENANT
 
     @pytest.mark.parametrize(
-        ("tenant", "tid", "reason"),
+        "case",
         [
             ("22222222-bbbb", "22222222-bbbb", "tenant_not_allowed"),
             (ALLOWED_TENANT, "22222222-bbbb", "tenant_not_allowed"),
             ("22222222-bbbb", ALLOWED_TENANT, "wrong_issuer"),
         ],
+        ids=["other-tenant", "tid-of-another-tenant", "iss-of-another-tenant"],
     )
     async def test_other_tenants_are_refused(
         self,
         tenant_verifier: TokenVerifier,
         keyring: Keyring,
         clock: FakeClock,
-        tenant: str,
-        tid: str,
-        reason: str,
+        case: tuple[str, str, str],
     ) -> None:
         """A tenant off the list, or an `iss` that disagrees with `tid`, is refused."""
+        tenant, tid, reason = case
         token = self.tenant_token(keyring, clock, tenant, tid)
         assert await refused(tenant_verifier, token) == reason
 

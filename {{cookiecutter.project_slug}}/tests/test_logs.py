@@ -239,7 +239,7 @@ class TestConfigureLogging:
 
 
 class TestAccessLog:
-    """`AccessLogMiddleware` through the real app: one record per request."""
+    """The access log through the real app: one record per request."""
 
     async def test_one_record_per_request(
         self, stub: IssuerStub, keyring: Keyring, logs: pytest.LogCaptureFixture

@@ -232,7 +232,7 @@ class TestSettings:
         assert sample(served.text, "jwks_ready") == 1.0
 
     async def test_empty_path_turns_metrics_off(self, stub: IssuerStub, keyring: Keyring) -> None:
-        """With `metrics_path=""` there is no `/metrics` and the key-set collector is not registered."""
+        """With `metrics_path=""` there is no `/metrics`, and nothing is registered process-wide."""
         async with AsyncTestClient(service_app(stub, metrics_path="")) as client:
             assert (await client.get("/ready")).status_code == 200
             response = await client.get("/metrics", headers=bearer(keyring.token()))
@@ -249,26 +249,60 @@ class TestSettings:
         assert old.status_code == 404
 
 
-class TestCollectorLifecycle:
-    """The key-set collector lives in the process-wide registry only while its app runs."""
+class TestExposure:
+    """What `/metrics` shows a scraper that needs no token, and what it keeps to itself."""
 
-    async def test_registered_while_running_and_removed_at_shutdown(self, stub: IssuerStub) -> None:
-        """The collector answers while the app runs and is gone from the registry once it stops."""
+    async def test_no_interpreter_or_garbage_collector_details(self, stub: IssuerStub) -> None:
+        """No `python_info` (the exact Python version) and no `python_gc_*` series are served."""
+        async with AsyncTestClient(service_app(stub)) as client:
+            text = await scrape(client)
+        assert "python_info" not in text
+        assert "python_gc_" not in text
+
+    async def test_only_the_services_own_families_and_process_ones(self, stub: IssuerStub) -> None:
+        """Every family served is one of the service's, or a `process_*` one (CPU, memory, fds)."""
+        own = {
+            "auth_refusals",
+            "jwks_fetches",
+            "jwks_fetch_failures",
+            "jwks_key_set_age_seconds",
+            "jwks_ready",
+            "http_requests",
+            "http_request_duration_seconds",
+            "http_requests_error",
+            "http_requests_in_progress",
+        }
+        async with AsyncTestClient(service_app(stub)) as client:
+            text = await scrape(client)
+        names = {family.name for family in text_string_to_metric_families(text)}
+        assert own <= names
+        assert all(name.startswith("process_") for name in names - own), names - own
+
+    async def test_not_in_the_process_wide_registry(self, stub: IssuerStub) -> None:
+        """The app's metrics live in its own registry, not prometheus_client's default one."""
         async with AsyncTestClient(service_app(stub)) as client:
             assert (await client.get("/ready")).status_code == 200
-            assert REGISTRY.get_sample_value("jwks_ready", {"issuer": ISSUER}) == 1.0
-        assert REGISTRY.get_sample_value("jwks_ready", {"issuer": ISSUER}) is None
+            assert sample(await scrape(client), "jwks_ready") == 1.0
+            assert REGISTRY.get_sample_value("jwks_ready") is None
+            assert REGISTRY.get_sample_value("http_requests_total") is None
+
+
+class TestRegistryPerApp:
+    """Each app counts in a registry of its own."""
 
     async def test_apps_in_sequence_in_one_process(self, stub: IssuerStub) -> None:
-        """A second app started after the first stopped registers its collector without a clash."""
+        """A second app started after the first stopped serves its metrics without a clash."""
         for _ in range(2):
             async with AsyncTestClient(service_app(stub)) as client:
                 assert sample(await scrape(client), "jwks_fetches_total") is not None
 
-    async def test_each_app_reports_its_own_key_set(self, stub: IssuerStub) -> None:
-        """The second app's metrics count its own fetches, not the first app's."""
+    async def test_each_app_reports_its_own_key_set_and_requests(self, stub: IssuerStub) -> None:
+        """The second app's metrics count its own fetches and requests, not the first app's."""
+        labels = {"path": "/ready", "status_code": "200"}
         for _ in range(2):
             async with AsyncTestClient(service_app(stub)) as client:
                 assert (await client.get("/ready")).status_code == 200
-                assert sample(await scrape(client), "jwks_fetches_total") == 1.0
+                text = await scrape(client)
+                assert sample(text, "jwks_fetches_total") == 1.0
+                assert sample(text, "http_requests_total", **labels) == 1.0
         assert stub.jwks_fetches == 2

@@ -298,7 +298,7 @@ class TestRefused:
         self, client: Client, keyring: Keyring, caplog: pytest.LogCaptureFixture
     ) -> None:
         """The 401 body echoes no part of the token and no exception text; the log has the reason."""
-        caplog.set_level(logging.INFO)
+        caplog.set_level(logging.DEBUG)
         token = keyring.impostor_for("RS256").sign(claims(), "RS256")
         response = await client.get("/protected", headers={"Authorization": f"Bearer {token}"})
         body = response.text

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from importlib.metadata import version
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
 from .auth import JWKSAuth, SettingsError, load_auth_settings
-from .logs import AccessLogMiddleware, configure_logging
-from .metrics import KeySetCollector, RequestMetricsMiddleware, metrics_controller
+from .logs import configure_logging
+from .observability import Observability
 from .routes import Routes
 from .settings import ServiceSettings, load_service_settings
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import Sequence
 
     import httpx
     from litestar.types import ControllerRouterHandler
@@ -38,28 +37,9 @@ def create_app(
     """Build the service. `jwks_transport` replaces the network (tests use `httpx.MockTransport`)."""
     service = service or load_service_settings()
     auth = JWKSAuth(settings or load_auth_settings(), jwks_transport=jwks_transport)
-    collector = KeySetCollector(auth.issuers)
-
-    @asynccontextmanager
-    async def register_collector(_: Litestar) -> AsyncIterator[None]:
-        collector.register()
-        try:
-            yield
-        finally:
-            collector.unregister()
-
-    observability: list[Any] = [AccessLogMiddleware()] if service.access_log else []
-    metrics: list[ControllerRouterHandler] = []
-    if service.metrics_path:
-        observability.append(RequestMetricsMiddleware({{ cookiecutter.project_slug | tojson }}))
-        metrics.append(
-            metrics_controller(service.metrics_path, require_token=service.metrics_require_token)
-        )
     return Litestar(
-        route_handlers=[Routes, *metrics, *route_handlers],
-        middleware=observability,
-        plugins=[auth],
-        lifespan=[register_collector] if service.metrics_path else [],
+        route_handlers=[Routes, *route_handlers],
+        plugins=[auth, Observability(service, auth.issuers, {{ cookiecutter.project_slug | tojson }})],
         logging_config=None,
         openapi_config=OpenAPIConfig(title={{ cookiecutter.project_name | tojson }}, version=VERSION),
     )

@@ -1,4 +1,4 @@
-"""Logging: readable lines in a terminal, JSON lines with `LOG_FORMAT=json`; one line per request."""
+"""Logging: readable lines in a terminal, JSON lines with `LOG_FORMAT=json`; the access lines."""
 
 from __future__ import annotations
 
@@ -6,22 +6,20 @@ import json
 import logging
 import os
 import re
-import time
 from typing import TYPE_CHECKING, Any, Final
 
-from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
-
-from .auth import refusal_reason
-
 if TYPE_CHECKING:
-    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+    from collections.abc import Sequence
 
-__all__ = ("AccessLogMiddleware", "configure_logging")
+    from litestar.types import Scope
+
+    from .observability import Observation
+
+__all__ = ("configure_logging", "request_id", "write_access_lines")
 
 access_logger = logging.getLogger("access")
 
-REQUEST_ID_HEADER: Final = "x-request-id"
+REQUEST_ID_HEADER: Final = b"x-request-id"
 # A caller's request id is kept only when it is short and plain, so it cannot forge log lines.
 SAFE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -73,55 +71,45 @@ def configure_logging(log_format: str, level: str) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
-    # The access line below replaces uvicorn's, and httpx would log every JWKS request at INFO.
+    # Our access lines replace uvicorn's, and httpx would log every JWKS request at INFO.
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-class AccessLogMiddleware(ASGIMiddleware):
-    """Logs one line per HTTP request: request id, method, route, status, latency, auth reason.
-
-    The request id comes from the caller's `X-Request-ID` (when plain) or is generated, and is
-    echoed in the response so clients can quote it.
-    """
-
-    scopes = (ScopeType.HTTP,)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        started = time.perf_counter()
-        request_id = _request_id(scope)
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers", ()))
-                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
-                message["headers"] = headers
-            await send(message)
-
-        try:
-            await next_app(scope, receive, send_with_id)
-        finally:
-            method = scope.get("method", "-")
-            fields = {
-                "request_id": request_id,
-                "method": method,
-                "path": scope["path"],
-                "route": scope.get("path_template", "-"),
-                "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            }
-            reason = refusal_reason(scope)
-            if reason:
-                fields["auth_failure"] = reason
-            access_logger.info("%s %s %d", method, scope["path"], status, extra={"fields": fields})
+def write_access_lines(batch: Sequence[Observation]) -> None:
+    """Log one `access` record per noted request, stamped with the time it was answered."""
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    for ended, rid, method, path, route, status, seconds, reason in batch:
+        fields: dict[str, Any] = {
+            "request_id": rid,
+            "method": method,
+            "path": path,
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+        }
+        if reason:
+            fields["auth_failure"] = reason
+        record = access_logger.makeRecord(
+            access_logger.name,
+            logging.INFO,
+            __file__,
+            0,
+            "%s %s %d",
+            (method, path, status),
+            None,
+            extra={"fields": fields},
+        )
+        record.created = ended
+        record.msecs = (ended - int(ended)) * 1000
+        access_logger.handle(record)
 
 
-def _request_id(scope: Scope) -> str:
+def request_id(scope: Scope) -> str:
+    """The caller's `X-Request-ID` when it is short and plain, else a new random one."""
     for name, value in scope["headers"]:
-        if name == REQUEST_ID_HEADER.encode():
+        if name == REQUEST_ID_HEADER:
             candidate = value.decode("latin-1")
             if SAFE_REQUEST_ID.fullmatch(candidate):
                 return candidate

@@ -14,11 +14,12 @@ from .issuers import Issuer, IssuerRegistry
 from .keys import KeySet
 from .plugin import JWKSAuth
 from .principal import Principal
-from .refusals import refusal_reason
+from .refusals import REFUSAL_REASON_KEY
 from .settings import AuthSettings, IssuerSettings, SettingsError, load_auth_settings
 from .verify import TokenVerifier
 
 __all__ = (
+    "REFUSAL_REASON_KEY",
     "AuthError",
     "AuthSettings",
     "ExpiredToken",
@@ -36,7 +37,6 @@ __all__ = (
     "SettingsError",
     "TokenVerifier",
     "load_auth_settings",
-    "refusal_reason",
     "requires_roles",
     "requires_scopes",
 )
