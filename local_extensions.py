@@ -218,8 +218,8 @@ def check_answer(answers: Mapping[str, Any], variable: str) -> str:
 
 
 def check_answers(answers: Mapping[str, Any]) -> str:
-    """Refuse every bad answer at once, for answers that never went through the questions."""
-    bad = [name for name in CHECKS if name in answers and problems_with(answers, [name])]
+    """Refuse every bad answer at once, in question order (answers that skipped the questions)."""
+    bad = [name for name in answers if name in CHECKS and problems_with(answers, [name])]
     if not bad:
         return ""
     # The output folder exists (empty) by the time the hook is rendered; leave nothing behind.

@@ -5,4 +5,4 @@ their checks, so the `check_answers` filter (local_extensions.py) checks them al
 render time, not in this script, so that a refusal ends generation with one clear message and a
 command to run again, instead of a failed hook followed by cookiecutter's traceback.
 """
-{{ cookiecutter | check_answers }}
+{{- cookiecutter | check_answers }}

@@ -118,6 +118,7 @@ class TestIssuer:
             ("https://auth.example.com/#top", "#fragment"),
             ("https://auth.example.com:99999/", "port"),
             ("http://[::1/", "brackets"),
+            (" https://auth.example.com", "whitespace"),
         ],
     )
     def test_refused_issuers_say_why(self, value: str, reason: str) -> None:

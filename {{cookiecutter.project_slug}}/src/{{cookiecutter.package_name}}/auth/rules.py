@@ -50,6 +50,8 @@ def issuer_problem(value: str) -> str | None:
         urlsplit(value).port  # noqa: B018 - reading the port is what validates it
     except ValueError as exc:
         return f"{value!r} is not a valid URL ({exc}): check the brackets and the port, {ISSUER_EXAMPLE}"
+    if any(char.isspace() for char in value):
+        return f"{value!r} contains whitespace, which no URL holds: {ISSUER_EXAMPLE}"
     try:
         check_url(value)
     except ValueError as exc:
