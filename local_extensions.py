@@ -29,6 +29,8 @@ from jinja2.ext import Extension
 TEMPLATE_ROOT = Path(__file__).resolve().parent
 PROJECT = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}"
 AUTH_DIR = PROJECT / "src" / "{{cookiecutter.package_name}}" / "auth"
+# The template's own defaults: a re-run command leaves out the answers that merely repeat them.
+DEFAULTS: dict[str, Any] = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text("utf-8"))
 # Replay keys that describe one run on one machine, not the answers.
 MACHINE_KEYS = frozenset({"_output_dir", "_repo_dir"})
 TOML_ESCAPES = {
@@ -167,6 +169,11 @@ def _cli_value(value: Any) -> str:  # noqa: ANN401 - answers are any JSON value
     return str(value)
 
 
+def _is_default(name: str, value: Any) -> bool:  # noqa: ANN401 - answers are any JSON value
+    default = DEFAULTS.get(name)
+    return value == (default[0] if isinstance(default, list) else default)
+
+
 def _without(args: list[str], flags: set[str], valued: set[str]) -> list[str]:
     """`args` without the `flags` and without the options in `valued` and their values."""
     kept: list[str] = []
@@ -186,7 +193,7 @@ def rerun_command(answers: Mapping[str, Any], dropped: set[str]) -> str:
     kept = {
         name: _cli_value(value)
         for name, value in answers.items()
-        if not name.startswith("_") and name not in dropped
+        if not name.startswith("_") and name not in dropped and not _is_default(name, value)
     }
     program, args = Path(sys.argv[0]), sys.argv[1:]
     if program.name == "cruft":

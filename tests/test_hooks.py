@@ -27,7 +27,7 @@ from cookiecutter.prompt import prompt_for_config
 from cookiecutter.utils import create_env_with_context
 
 sys.path.insert(0, str(TEMPLATE_DIR))  # where cookiecutter finds the template's extension, too
-from local_extensions import AnswerError  # noqa: E402 - importable only once the path is set
+from local_extensions import AnswerError
 
 HOOKS_DIR = TEMPLATE_DIR / "hooks"
 HMAC_REASON = "a JWKS is public, so HMAC secrets cannot come from it"
@@ -374,3 +374,150 @@ class TestPostGenHook:
         out = capfd.readouterr().out
         for step in ("cd svc", "uv run svc dev", "uv run svc token", "uv run pytest"):
             assert step in out
+
+
+def cookiecutter_cli() -> str:
+    """The cookiecutter command of the template's environment."""
+    return str(Path(sys.executable).with_name("cookiecutter"))
+
+
+class TestCommandLine:
+    """What a user of the `cookiecutter` command sees when an answer is refused."""
+
+    def test_refusal_prints_no_traceback_and_a_working_command(
+        self, tmp_path: Path, cookiecutter_config: Path
+    ) -> None:
+        """Exit 1 with the problem; the printed command, with the fix added, keeps the answers."""
+        output = tmp_path / "out"
+        answers = ["project_name=Orders API", "issuer=htps://auth.example.com", "docker=no"]
+        cmd = [cookiecutter_cli(), "--no-input", "--config-file", str(cookiecutter_config)]
+        first = subprocess.run(
+            [*cmd, "-o", str(output), str(TEMPLATE_DIR), *answers],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        shown = first.stdout + first.stderr
+        assert first.returncode == 1, shown
+        assert "Traceback" not in shown
+        assert "Error: issuer='htps://auth.example.com': " in shown
+        assert not output.exists()
+        rerun = shlex.split(shown.strip().splitlines()[-1])
+        assert rerun[0] == "cookiecutter"
+        run([cookiecutter_cli(), *rerun[1:], "issuer=https://auth.example.com/"], tmp_path)
+        replay = json.loads((output / "orders-api" / ".cookiecutter-replay.json").read_text())
+        assert replay["cookiecutter"]["issuer"] == "https://auth.example.com/"
+        assert replay["cookiecutter"]["docker"] is False
+        assert not (output / "orders-api" / "Dockerfile").exists()
+
+    def test_bad_replay_file_prints_no_traceback(
+        self, tmp_path: Path, replay_with: Replay, cookiecutter_config: Path
+    ) -> None:
+        """A replay file with a bad answer ends with the problem and no traceback, no files."""
+        output = tmp_path / "out"
+        result = subprocess.run(
+            [
+                cookiecutter_cli(),
+                "--config-file",
+                str(cookiecutter_config),
+                "-o",
+                str(output),
+                "--replay-file",
+                str(replay_with(algorithms="rs256")),
+                str(TEMPLATE_DIR),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        shown = result.stdout + result.stderr
+        assert result.returncode == 1, shown
+        assert "Traceback" not in shown
+        assert "algorithms='rs256': 'rs256' is not supported" in shown
+        assert "did you mean RS256?" in shown
+        assert "--replay" not in shown.splitlines()[-1]
+        assert [path for path in output.rglob("*") if not path.is_dir()] == []
+
+
+class Terminal:
+    """A command running under a pseudo-terminal, as a user at a keyboard would run it."""
+
+    def __init__(self, cmd: list[str], cwd: Path) -> None:
+        """Start `cmd` with its stdin, stdout and stderr on a new pseudo-terminal."""
+        import pty
+
+        self.master, slave = pty.openpty()
+        env = {**os.environ, "TERM": "dumb", "COLUMNS": "200", "NO_COLOR": "1"}
+        self.process = subprocess.Popen(
+            cmd, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True
+        )
+        os.close(slave)
+        self.screen = ""
+
+    def read_until(self, text: str, timeout: float = 60.0) -> str:
+        """Read the output until `text` shows (or the command ends); return what was read."""
+        deadline = time.monotonic() + timeout
+        while text not in self.screen and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 4096)
+                except OSError:  # the command ended and closed the terminal
+                    break
+                if not chunk:
+                    break
+                self.screen += chunk.decode("utf-8", errors="replace")
+            elif self.process.poll() is not None:
+                break
+        return self.screen
+
+    def answer(self, prompt: str, text: str = "") -> None:
+        """Wait for `prompt`, then type `text` and Enter."""
+        assert prompt in self.read_until(prompt), self.screen
+        os.write(self.master, text.encode() + b"\r")
+
+    def close(self) -> int:
+        """Wait for the command to end; return its exit status."""
+        self.read_until("\0", timeout=5.0)
+        status = self.process.wait(timeout=30)
+        os.close(self.master)
+        return status
+
+
+class TestInteractive:
+    """Prompted answers, typed at a terminal."""
+
+    def test_typo_in_the_issuer_stops_right_after_it(
+        self, tmp_path: Path, cookiecutter_config: Path
+    ) -> None:
+        """A bad issuer is refused as soon as it is typed, before the next question, cleanly."""
+        terminal = Terminal(
+            [cookiecutter_cli(), "--config-file", str(cookiecutter_config), str(TEMPLATE_DIR)],
+            tmp_path,
+        )
+        for prompt in ("Project name", "Project slug", "Python package name", "description"):
+            terminal.answer(prompt)
+        for prompt in ("Author name", "Author email", "License"):
+            terminal.answer(prompt)
+        terminal.answer("JWT issuer URL", "htps://auth.example.com")
+        status = terminal.close()
+        screen = terminal.screen
+        assert status == 1, screen
+        after = screen[screen.index("htps://auth.example.com") :]
+        assert "Error: issuer='htps://auth.example.com': " in after
+        assert "Expected audience" not in after
+        assert "Traceback" not in screen
+        rerun = shlex.split(after.strip().splitlines()[-1])
+        assert rerun[:4] == [
+            "cookiecutter",
+            "--config-file",
+            str(cookiecutter_config),
+            str(TEMPLATE_DIR),
+        ]
+        assert rerun[4:] == [
+            "project_slug=litestar-jwks-service",
+            "package_name=litestar_jwks_service",
+        ]
+        assert list(tmp_path.iterdir()) == []
