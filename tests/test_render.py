@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import VARIANTS, Variant, rendered
+import yaml
+from conftest import VARIANTS, Bake, Variant, rendered
 
 # `${{ ... }}` is GitHub Actions' own expression syntax, which a workflow legitimately keeps.
 LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#")
@@ -131,3 +133,79 @@ class TestAwkwardAnswers:
         """The description reads back from pyproject.toml exactly as it was answered."""
         description = project.pyproject()["project"]["description"]  # type: ignore[index]
         assert description == project.variant.extra_context["description"]
+
+
+LICENSE_FIRST_LINES = {
+    "MIT": "MIT License",
+    "Apache-2.0": "Apache License",
+    "BSD-3-Clause": "BSD 3-Clause License",
+}
+
+
+class TestLicense:
+    """The license answer picks the LICENSE file and the package metadata."""
+
+    @pytest.mark.parametrize("choice", list(LICENSE_FIRST_LINES))
+    def test_open_source_license(self, choice: str, bake: Bake, tmp_path: Path) -> None:
+        """An open-source choice writes its text and its SPDX identifier into pyproject.toml."""
+        project = bake(tmp_path, {"license": choice, "author_name": "Ada"})
+        text = (project / "LICENSE").read_text(encoding="utf-8")
+        assert text.lstrip().startswith(LICENSE_FIRST_LINES[choice])
+        assert text.endswith("\n")
+        assert not text.endswith("\n\n")
+        metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+        assert metadata["license"] == choice
+        assert "classifiers" not in metadata
+        if choice != "Apache-2.0":  # Apache's text names its holder in each file's header
+            assert "Ada" in text
+
+    def test_not_open_source(self, bake: Bake, tmp_path: Path) -> None:
+        """Not open source: a proprietary notice, and metadata that PyPI refuses to publish."""
+        project = bake(tmp_path, {"license": "Not open source", "author_name": "Ada"})
+        text = (project / "LICENSE").read_text(encoding="utf-8")
+        assert text.startswith("Copyright (c) ")
+        assert "Ada. All rights reserved." in text
+        metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+        assert metadata["license"] == "LicenseRef-Proprietary"
+        assert metadata["classifiers"] == ["Private :: Do Not Upload"]
+
+
+class TestReplayFile:
+    """The project records its answers in a file that `cookiecutter --replay-file` takes."""
+
+    def test_replaying_the_recorded_answers_reproduces_the_project(
+        self, bake: Bake, tmp_path: Path
+    ) -> None:
+        """Generated again from its own replay file, a project comes out identical."""
+        answers = {"project_name": "Orders API", "audience": "api://orders", "docker": False}
+        first = bake(tmp_path / "first", answers)
+        second = bake(tmp_path / "second", replay=first / ".cookiecutter-replay.json")
+        files = sorted(path.relative_to(first) for path in first.rglob("*") if path.is_file())
+        assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+        assert [f for f in files if (first / f).read_bytes() != (second / f).read_bytes()] == []
+        recorded = json.loads((first / ".cookiecutter-replay.json").read_text())["cookiecutter"]
+        assert recorded["audience"] == "api://orders"
+        assert not {"_output_dir", "_repo_dir"} & set(recorded)
+
+
+class TestQuotedAnswers:
+    """Answers beyond the awkward variant's: emoji and control-free odd characters."""
+
+    def test_emoji_and_apostrophes_read_back_from_toml_and_yaml(
+        self, bake: Bake, tmp_path: Path
+    ) -> None:
+        """pyproject.toml and the ConfigMap hold the answers literally and read them back."""
+        answers = {
+            "description": 'The issuer\'s \U0001f600 keys \\ "quoted" \t tab',
+            "author_name": "Zoë O'Brien",
+            "audience": 'api://o\'brien\\x,"q"',
+        }
+        project = bake(tmp_path, answers)
+        pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
+        assert "\\u0027" not in pyproject
+        assert "Zoë O'Brien" in pyproject
+        metadata = tomllib.loads(pyproject)["project"]
+        assert metadata["description"] == answers["description"]
+        assert metadata["authors"][0]["name"] == answers["author_name"]
+        configmap = yaml.safe_load((project / "deploy/kubernetes/configmap.yaml").read_text())
+        assert configmap["data"]["AUTH_AUDIENCE"] == answers["audience"]
