@@ -313,7 +313,7 @@ class TestSettings:
             ),
             (
                 {"AUTH_ISSUERS": json.dumps([{"issuer": ISSUER, "algorithms": ["HS256"]}])},
-                "'HS256' is not supported",
+                "'HS256' is HMAC",
             ),
             (
                 {"AUTH_ISSUERS": json.dumps([{"issuer": ISSUER, "profil": "zuplo"}])},

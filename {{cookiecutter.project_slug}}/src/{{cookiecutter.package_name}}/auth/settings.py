@@ -9,7 +9,7 @@ import pydantic_settings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .algorithms import SUPPORTED_ALGORITHMS
+from . import rules
 from .profiles import TENANT_PLACEHOLDER, ClaimRules, get_profile
 from .urls import check_url
 
@@ -66,7 +66,9 @@ def _listed(value: Any) -> Any:
 
 
 def _issuer_url(value: str) -> str:
-    check_url(value.replace(TENANT_PLACEHOLDER, "tenant"))
+    problem = rules.issuer_problem(value.replace(TENANT_PLACEHOLDER, "tenant"))
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -76,20 +78,30 @@ def _optional_url(value: Any) -> Any:
     return check_url(value) if isinstance(value, str) else value
 
 
-def _audiences(value: tuple[str, ...]) -> tuple[str, ...]:
-    for item in value:
-        if any(char.isspace() for char in item):
-            raise ValueError(f"audience {item!r} contains whitespace")
+def _audience_list(value: Any) -> Any:
+    """A comma-separated audience list, checked by the rule the generation answers follow."""
+    items = (value,) if isinstance(value, str) else value
+    if isinstance(items, list | tuple):
+        problems = [problem for item in items for problem in rules.audience_problems(str(item))]
+        if problems:
+            raise ValueError("; ".join(problems))
+    return rules.split_list(value) if isinstance(value, str) else value
+
+
+def _algorithm_list(value: Any) -> Any:
+    """A comma-separated algorithm allow-list, checked by the generation answers' rule."""
+    if isinstance(value, str):
+        problems = rules.algorithms_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return rules.split_list(value)
     return value
 
 
 def _algorithms(value: tuple[str, ...]) -> tuple[str, ...]:
-    for algorithm in value:
-        if algorithm not in SUPPORTED_ALGORITHMS:
-            raise ValueError(
-                f"{algorithm!r} is not supported; choose from {', '.join(SUPPORTED_ALGORITHMS)}"
-                " (none and HS* are never accepted: a JWKS is public)"
-            )
+    problems = [problem for name in value if (problem := rules.algorithm_problem(name))]
+    if problems:
+        raise ValueError("; ".join(problems))
     return value
 
 
@@ -102,18 +114,13 @@ class _IssuerFieldChecks:
     """The checks of the fields an issuer entry and the single-issuer settings share."""
 
     _split = field_validator(
-        "audience",
-        "algorithms",
-        "token_types",
-        "role_claims",
-        "scope_claims",
-        "tenants",
-        mode="before",
+        "token_types", "role_claims", "scope_claims", "tenants", mode="before"
     )(_listed)
+    _audience = field_validator("audience", mode="before")(_audience_list)
+    _algorithm_list = field_validator("algorithms", mode="before")(_algorithm_list)
+    _algorithms = field_validator("algorithms")(_algorithms)
     _issuer = field_validator("issuer")(_issuer_url)
     _jwks_url = field_validator("jwks_url", mode="before")(_optional_url)
-    _audience = field_validator("audience")(_audiences)
-    _algorithms = field_validator("algorithms")(_algorithms)
     _profile = field_validator("profile")(_profile)
 
 
@@ -204,13 +211,6 @@ class AuthSettings(_IssuerFieldChecks, BaseSettings):
     realm: str = DEFAULT_REALM
 
     _split_prefixes = field_validator("exclude_paths", mode="before")(_listed)
-
-    @field_validator("algorithms")
-    @classmethod
-    def _check_some_algorithm(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("at least one algorithm is needed")
-        return value
 
     @field_validator("exclude_paths")
     @classmethod
