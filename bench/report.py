@@ -257,10 +257,10 @@ def report(context: Mapping[str, Any]) -> str:
         "",
         *cache_gain(rows),
         "",
-        "A client reuses its token until it expires; each distinct token is verified once, "
-        "then answered from the cache (for at most `AUTH_VERIFIED_CACHE_TTL`, 60 s, and never "
-        "past its `exp`). Fresh tokens never enter it, so the fresh rows show what the cache "
-        "costs when it cannot help.",
+        "A client reuses its token until it expires; the cache stores a token on its second "
+        "successful verification and answers it from then on (for at most "
+        "`AUTH_VERIFIED_CACHE_TTL`, 60 s, and never past its `exp`). One-use tokens never enter "
+        "it, so the fresh rows show what the cache costs when it cannot help.",
         "",
         "## `serve --workers 2` vs 1 (as generated, uvloop+httptools, RS256 reused)",
         "",
