@@ -144,24 +144,11 @@ def _run(
         output=jwks_log,
     )
     issuer = f"http://127.0.0.1:{int(first_line(jwks_log, jwks_server))}"
-    workloads = []
-    for algorithm, lifetime in ALGORITHMS.items():
-        log(f"minting {args.pool:,} {algorithm} tokens")
-        for kind, count in (("reused", 1), ("fresh", args.pool)):
-            tokens = work / f"{algorithm}-{kind}.txt"
-            jobs = os.cpu_count() or 1
-            mint(
-                python,
-                work,
-                issuer,
-                count,
-                tokens,
-                jobs=jobs,
-                algorithm=algorithm,
-                lifetime=lifetime,
-            )
-            workloads.append(Workload(algorithm, kind, tokens, lifetime))
-
+    workloads = [
+        Workload(algorithm, kind, work / f"{algorithm}-{kind}.txt", lifetime)
+        for algorithm, lifetime in ALGORITHMS.items()
+        for kind in ("reused", "fresh")
+    ]
     apps = make_apps(issuer, f"{issuer}/.well-known/jwks.json", keys / "rsa-public.pem")
     log("starting " + ", ".join(app.key for app in apps))
     start_apps(procs, python, slug, apps, work)
@@ -174,11 +161,23 @@ def _run(
     ]
     for problem in config_problems:
         log(f"WARNING: {problem} (did the observability settings change?)")
-    for workload in workloads:
-        for app in apps_for(apps, workload):
-            run_wrk(app, workload, 1.0)  # warm-up: first key fetch, lazy imports, caches
     other: list[float] = []
     for workload in workloads:
+        # Minted just before their runs: the EdDSA tokens live only 300 s.
+        log(f"minting {workload.key} tokens")
+        count = 1 if workload.kind == "reused" else args.pool
+        mint(
+            python,
+            work,
+            issuer,
+            count,
+            workload.tokens,
+            jobs=os.cpu_count() or 1,
+            algorithm=workload.algorithm,
+            lifetime=workload.lifetime,
+        )
+        for app in apps_for(apps, workload):
+            run_wrk(app, workload, 1.0)  # warm-up: first key fetch, lazy imports, caches
         for index in range(args.rounds):
             log(f"{workload.key}, round {index + 1}/{args.rounds}")
             for app in apps_for(apps, workload):
