@@ -153,17 +153,19 @@ def claims_for(issuer: str, lifetime: int = 3600) -> dict[str, Any]:
     }
 
 
-def _mint_chunk(job: tuple[str, str, str, int]) -> list[str]:
-    keys_dir, issuer, algorithm, count = job
+def _mint_chunk(job: tuple[str, str, str, int, int]) -> list[str]:
+    keys_dir, issuer, algorithm, lifetime, count = job
     key = load_private(Path(keys_dir), FAMILY_OF[algorithm])
-    return [sign(key, algorithm, claims_for(issuer)) for _ in range(count)]
+    return [sign(key, algorithm, claims_for(issuer, lifetime)) for _ in range(count)]
 
 
-def mint(keys_dir: Path, issuer: str, algorithm: str, count: int, out: Path, jobs: int) -> None:
+def mint(
+    keys_dir: Path, issuer: str, algorithm: str, lifetime: int, count: int, out: Path, jobs: int
+) -> None:
     """Write `count` distinct tokens to `out`, one a line, signing in `jobs` processes."""
     chunk = max(1, -(-count // (jobs * 4)))
     sizes = [min(chunk, count - start) for start in range(0, count, chunk)]
-    work = [(str(keys_dir), issuer, algorithm, size) for size in sizes]
+    work = [(str(keys_dir), issuer, algorithm, lifetime, size) for size in sizes]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         tokens = [token for part in pool.map(_mint_chunk, work) for token in part]
     out.write_text("\n".join(tokens) + "\n")
@@ -426,6 +428,7 @@ def main() -> None:
     mint_cmd.add_argument("--keys", type=Path, required=True)
     mint_cmd.add_argument("--issuer", required=True)
     mint_cmd.add_argument("--algorithm", default="RS256")
+    mint_cmd.add_argument("--lifetime", type=int, default=3600)
     mint_cmd.add_argument("--count", type=int, required=True)
     mint_cmd.add_argument("--jobs", type=int, default=2)
     mint_cmd.add_argument("--out", type=Path, required=True)
@@ -447,7 +450,7 @@ def main() -> None:
     if args.command == "keys":
         make_keys(args.out)
     elif args.command == "mint":
-        mint(args.keys, args.issuer, args.algorithm, args.count, args.out, args.jobs)
+        mint(args.keys, args.issuer, args.algorithm, args.lifetime, args.count, args.out, args.jobs)
     elif args.command == "jwks-server":
         server = jwks_server(args.keys, args.delay)
         print(server.server_address[1], flush=True)

@@ -677,16 +677,17 @@ class TestAttacks:
         )
         target.service.expect("/admin", 200, target.forge.valid(scope="read admin"))
 
-    def test_multi_megabyte_authorization_header_is_400_from_uvicorn(self, target: Backed) -> None:
-        """A 3 MiB Authorization header is refused by uvicorn itself: 400, never a 5xx.
+    def test_multi_megabyte_authorization_header_is_431_from_the_server(
+        self, target: Backed
+    ) -> None:
+        """A 3 MiB Authorization header is refused by the HTTP server itself: 431, never a 5xx.
 
-        uvicorn (h11: the generated project does not install httptools) keeps at most 16 KiB
-        of an incomplete request head (h11's default, as uvicorn's `h11_max_incomplete_event_size`
-        is unset); a head still incomplete beyond that gets `400 Bad Request` (plain-text body
-        `Invalid HTTP request received.`) and a closed connection, before the application (and
-        so AUTH_MAX_TOKEN_BYTES) sees anything: no `WWW-Authenticate`. Between 16 KiB and the
-        size of one socket read (about 256 KiB) the outcome depends on how the bytes arrive (a
-        head read whole is parsed: the app's 401); a multi-megabyte head never arrives whole.
+        `serve` runs httptools by default, whose parser has no limit of its own; the
+        generated `server.py` counts the bytes of an incomplete request head and answers
+        `431 Request Header Fields Too Large` (plain-text body) and closes the connection once
+        they pass 16 KiB, before the application (and so AUTH_MAX_TOKEN_BYTES) sees anything:
+        no `WWW-Authenticate`. (On `--http h11`, h11's own 16 KiB limit answers 400:
+        tests/test_http_stack.py runs both.)
         """
         head = (
             b"GET /protected HTTP/1.1\r\nHost: " + LOOPBACK.encode() + b"\r\n"
@@ -694,8 +695,8 @@ class TestAttacks:
         )
         answer = raw_request(target.service.port, head, REQUEST_TIMEOUT)
         status_line, _, rest = answer.partition(b"\r\n")
-        assert status_line == b"HTTP/1.1 400 Bad Request", answer[:500]
-        assert rest.endswith(b"\r\n\r\nInvalid HTTP request received."), answer[:500]
+        assert status_line == b"HTTP/1.1 431 Request Header Fields Too Large", answer[:500]
+        assert rest.endswith(b"\r\n\r\nRequest header fields too large."), answer[:500]
         assert b"www-authenticate" not in rest.lower()
         target.service.expect("/health", 200)
         target.service.expect("/protected", 200, target.forge.valid())

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from jose import jwt
 from uvicorn.importer import import_from_string
 
+from {{ cookiecutter.package_name }} import server
 from {{ cookiecutter.package_name }}.app import app, create_app
 from {{ cookiecutter.package_name }}.auth.algorithms import SUPPORTED_ALGORITHMS
 from {{ cookiecutter.package_name }}.cli import cli, main
@@ -25,6 +26,7 @@ from {{ cookiecutter.package_name }}.devissuer import (
     issuer_url,
 )
 from {{ cookiecutter.package_name }}.doctor import diagnose
+from {{ cookiecutter.package_name }}.server import DEFAULT_HEAD_TIMEOUT, HEAD_TIMEOUT_VARIABLE
 
 from .conftest import AUDIENCE, ISSUER, JWKS_PATH
 
@@ -261,6 +263,14 @@ class TestMain:
         assert err == ""
 
 
+@pytest.fixture
+def serve_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The head timeout `serve` writes to `os.environ` for its workers is undone after the test."""
+    monkeypatch.setenv(HEAD_TIMEOUT_VARIABLE, "")
+    monkeypatch.delenv(HEAD_TIMEOUT_VARIABLE)
+
+
+@pytest.mark.usefixtures("serve_environment")
 class TestServe:
     """`serve`: uvicorn on the app built from the environment."""
 
@@ -268,8 +278,9 @@ class TestServe:
         self, runner: CliRunner, uvicorn_runs: list[dict[str, Any]]
     ) -> None:
         """`serve` hands uvicorn the import string of `app.py`'s `app`, with the options given."""
+        arguments = ["--host", BIND_ALL, "--port", "9000", "--workers", "3", "--http", "h11"]
         result = runner.invoke(
-            cli, ["serve", "--host", BIND_ALL, "--port", "9000", "--workers", "3"]
+            cli, ["serve", *arguments, "--head-timeout", "2.5", "--limit-concurrency", "50"]
         )
         assert result.exit_code == 0, result.output
         assert uvicorn_runs == [
@@ -278,19 +289,62 @@ class TestServe:
                 "host": BIND_ALL,
                 "port": 9000,
                 "workers": 3,
+                "loop": "asyncio",
+                "http": f"{server.__name__}:BoundedH11Protocol",
+                "limit_concurrency": 50,
             }
         ]
         assert import_from_string(uvicorn_runs[0]["target"]) is app
+        assert import_from_string(uvicorn_runs[0]["http"]) is server.BoundedH11Protocol
+        assert os.environ[HEAD_TIMEOUT_VARIABLE] == "2.5"
 
     def test_defaults(
         self, runner: CliRunner, uvicorn_runs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """By default `serve` binds 127.0.0.1 with one worker, on `PORT` when set."""
+        """By default `serve` binds 127.0.0.1 with one worker on uvloop+httptools, on `PORT` when set."""
         monkeypatch.setenv("PORT", "9001")
         result = runner.invoke(cli, ["serve"])
         assert result.exit_code == 0, result.output
         (run,) = uvicorn_runs
         assert (run["host"], run["port"], run["workers"]) == ("127.0.0.1", 9001, 1)
+        assert (run["loop"], run["http"], run["limit_concurrency"]) == (
+            "uvloop",
+            f"{server.__name__}:BoundedHttpToolsProtocol",
+            None,
+        )
+        assert os.environ[HEAD_TIMEOUT_VARIABLE] == repr(DEFAULT_HEAD_TIMEOUT)
+
+    def test_stack_from_the_environment(
+        self, runner: CliRunner, uvicorn_runs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`SERVE_HTTP` and `SERVE_HEAD_TIMEOUT` choose the stack and the head timeout."""
+        monkeypatch.setenv("SERVE_HTTP", "h11")
+        monkeypatch.setenv(HEAD_TIMEOUT_VARIABLE, "3")
+        result = runner.invoke(cli, ["serve"])
+        assert result.exit_code == 0, result.output
+        (run,) = uvicorn_runs
+        assert (run["loop"], run["http"]) == ("asyncio", f"{server.__name__}:BoundedH11Protocol")
+        assert os.environ[HEAD_TIMEOUT_VARIABLE] == "3.0"
+
+    def test_httptools_missing_is_a_usage_error(
+        self, runner: CliRunner, uvicorn_runs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`--http httptools` where httptools is not installed stops with a usage error."""
+        monkeypatch.setattr(server, "installed", lambda module: module != "httptools")
+        result = runner.invoke(cli, ["serve", "--http", "httptools"])
+        assert result.exit_code == 2
+        assert "httptools is not installed" in result.output
+        assert uvicorn_runs == []
+
+    @pytest.mark.parametrize("value", ["0", "-1", "soon"])
+    def test_bad_head_timeout_does_not_start(
+        self, runner: CliRunner, uvicorn_runs: list[dict[str, Any]], value: str
+    ) -> None:
+        """A head timeout that is not a positive number stops `serve` before uvicorn starts."""
+        result = runner.invoke(cli, ["serve", "--head-timeout", value])
+        assert result.exit_code == 2
+        assert "--head-timeout" in result.output
+        assert uvicorn_runs == []
 
     def test_bad_service_setting_does_not_start(
         self, runner: CliRunner, uvicorn_runs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch

@@ -9,7 +9,9 @@ import sys
 import click
 import uvicorn
 
+from . import server
 from .auth import SettingsError, load_auth_settings
+from .server import DEFAULT_HEAD_TIMEOUT, HEAD_TIMEOUT_VARIABLE, Http
 from .settings import load_service_settings
 
 __all__ = ("main",)
@@ -55,11 +57,59 @@ def cli() -> None:
 @click.option(
     "--workers", default=1, show_default=True, help="Worker processes, each with its own key cache."
 )
-def serve(*, host: str, port: int, workers: int) -> None:
+@click.option(
+    "--http",
+    type=click.Choice(["auto", "httptools", "h11"]),
+    default="auto",
+    show_default=True,
+    envvar="SERVE_HTTP",
+    show_envvar=True,
+    help="HTTP stack: auto = uvloop+httptools where installed, h11 = asyncio+h11 (pure Python).",
+)
+@click.option(
+    "--head-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_HEAD_TIMEOUT,
+    show_default=True,
+    envvar=HEAD_TIMEOUT_VARIABLE,
+    show_envvar=True,
+    help="Seconds a client has to send a request's head before its connection is closed.",
+)
+@click.option(
+    "--limit-concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    envvar="SERVE_LIMIT_CONCURRENCY",
+    show_envvar=True,
+    help="Per worker: answer 503 while this many connections or requests are open (default: no limit).",
+)
+def serve(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    http: Http,
+    head_timeout: float,
+    limit_concurrency: int | None,
+) -> None:
     """Run the service against the configured issuer (production)."""
+    from .logs import configure_logging
+
     load_auth_settings()
-    load_service_settings()
-    uvicorn.run(f"{PACKAGE}.app:app", host=host, port=port, workers=workers)
+    service = load_service_settings()
+    configure_logging(service.log_format, service.log_level)
+    try:
+        server.run(
+            f"{PACKAGE}.app:app",
+            host=host,
+            port=port,
+            workers=workers,
+            http=http,
+            head_timeout=head_timeout,
+            limit_concurrency=limit_concurrency,
+        )
+    except server.StackUnavailable as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @cli.command()
