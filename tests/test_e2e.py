@@ -499,7 +499,7 @@ class TestTemplateReadme:
         env = service_env(os.environ, COOKIECUTTER_CONFIG=str(cookiecutter_config))
         run([str(cookiecutter), *words[1:], "--no-input", "-o", str(tmp_path)], TEMPLATE_DIR, env)
         package = SLUG.replace("-", "_")
-        settings = (tmp_path / SLUG / "src" / package / "settings.py").read_text()
+        settings = (tmp_path / SLUG / "src" / package / "auth" / "settings.py").read_text()
         defaults = {
             node.targets[0].id: ast.literal_eval(node.value)
             for node in ast.parse(settings).body

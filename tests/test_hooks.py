@@ -499,7 +499,7 @@ class TestInteractive:
         )
         for prompt in ("Project name", "Project slug", "Python package name", "description"):
             terminal.answer(prompt)
-        for prompt in ("Author name", "Author email", "License"):
+        for prompt in ("Author name", "Author email", "License", "Who issues the tokens?"):
             terminal.answer(prompt)
         terminal.answer("JWT issuer URL", "htps://auth.example.com")
         status = terminal.close()

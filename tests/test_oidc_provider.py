@@ -369,4 +369,4 @@ def test_typ_rule_refuses_id_tokens_whatever_the_audience(
         assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
         if not audience:
             service.expect("/protected", 200, tokens["access_token"])
-    assert "reason=wrong_token_type" in log.read_text()
+    assert "auth_failure=wrong_token_type" in log.read_text()

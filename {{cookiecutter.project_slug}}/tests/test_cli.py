@@ -17,6 +17,7 @@ from uvicorn.importer import import_from_string
 
 from {{ cookiecutter.package_name }} import server
 from {{ cookiecutter.package_name }}.app import app, create_app
+from {{ cookiecutter.package_name }}.auth import load_auth_settings
 from {{ cookiecutter.package_name }}.auth.algorithms import SUPPORTED_ALGORITHMS
 from {{ cookiecutter.package_name }}.cli import cli, main
 from {{ cookiecutter.package_name }}.devissuer import (
@@ -410,6 +411,21 @@ class TestDev:
             "/dev-issuer/.well-known/jwks.json",
             "/protected",
         }
+
+    @pytest.mark.usefixtures("uvicorn_runs")
+    def test_dev_reads_scopes_and_roles_where_token_puts_them(
+        self, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Whatever profile is configured, `dev` reads `scope` and `roles`, as `token` writes them."""
+        monkeypatch.setenv("AUTH_PROFILE", "keycloak")
+        monkeypatch.setenv("AUTH_SCOPE_CLAIMS", "scp")
+        assert runner.invoke(cli, ["dev"]).exit_code == 0
+        (entry,) = load_auth_settings().issuer_entries()
+        rules = entry.claim_rules()
+        assert entry.profile == "generic"
+        assert rules.scopes({"scope": "admin read"}) == {"admin", "read"}
+        assert rules.roles({"roles": ["staff"]}) == {"staff"}
+        rules.check_header({"alg": "RS256"})  # no token type is required
 
     def test_bad_setting_does_not_start(
         self, runner: CliRunner, uvicorn_runs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch

@@ -17,6 +17,8 @@ from .settings import load_service_settings
 __all__ = ("main",)
 
 PACKAGE = __name__.rpartition(".")[0]
+# The dev issuer stands in for every configured one, with the generic profile's rules:
+# an empty claims list means the profile's own.
 DEV_ISSUER_ENVIRONMENT = {
     "AUTH_DEV_ISSUER": "1",
     "AUTH_ISSUERS": "[]",
@@ -124,7 +126,6 @@ def dev(*, host: str, port: int, reload: bool) -> None:
     """Run the service with the embedded development issuer in place of the configured one."""
     from .devissuer import issuer_url
 
-    # The dev issuer stands in for every configured one, with the generic profile's rules.
     os.environ.update(DEV_ISSUER_ENVIRONMENT)
     os.environ["AUTH_ISSUER"] = issuer_url(host, port)
     load_auth_settings()

@@ -65,6 +65,13 @@ def _listed(value: Any) -> Any:
     return split_commas(value) if isinstance(value, str) else value
 
 
+def _listed_or_default(value: Any) -> Any:
+    """A comma-separated list; blank means the profile's default (None), not an empty list."""
+    if isinstance(value, str):
+        return split_commas(value) or None
+    return value
+
+
 def _issuer_url(value: str) -> str:
     problem = rules.issuer_problem(value.replace(TENANT_PLACEHOLDER, "tenant"))
     if problem:
@@ -113,9 +120,10 @@ def _profile(value: str) -> str:
 class _IssuerFieldChecks:
     """The checks of the fields an issuer entry and the single-issuer settings share."""
 
-    _split = field_validator(
-        "token_types", "role_claims", "scope_claims", "tenants", mode="before"
-    )(_listed)
+    _split = field_validator("token_types", "tenants", mode="before")(_listed)
+    _split_claims = field_validator("role_claims", "scope_claims", mode="before")(
+        _listed_or_default
+    )
     _audience = field_validator("audience", mode="before")(_audience_list)
     _algorithm_list = field_validator("algorithms", mode="before")(_algorithm_list)
     _algorithms = field_validator("algorithms")(_algorithms)
