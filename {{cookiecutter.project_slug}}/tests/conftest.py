@@ -246,12 +246,12 @@ Fault = Literal[
 FAULTS: Final[tuple[Fault, ...]] = get_args(Fault)
 
 
-BOMB_BYTES: Final = 64 * 1024 * 1024
+BOMB_BYTES: Final = 16 * 1024 * 1024
 
 
 @functools.cache
 def gzip_bomb() -> bytes:
-    """A gzip stream of 64 MiB of JSON whitespace: about 64 KiB on the wire, 256 times the limit."""
+    """A gzip stream of 16 MiB of JSON whitespace: about 16 KiB on the wire, 64 times the limit."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     block = b" " * (1024 * 1024)
     body = b"".join(compressor.compress(block) for _ in range(BOMB_BYTES // len(block)))
@@ -290,6 +290,8 @@ class IssuerStub:
         """Serve the OpenID discovery document; when False its path answers 404."""
         self.discovered_issuer = ISSUER
         """The `issuer` the discovery document names."""
+        self.discovered_jwks_uri = ISSUER + JWKS_PATH
+        """The `jwks_uri` the discovery document names."""
         self.fault: Fault | None = None
         """Fail every request this way until reset to None."""
         self.delay = 0.0
@@ -319,7 +321,7 @@ class IssuerStub:
             return _GARBAGE[self.fault]()
         if request.url.host == httpx.URL(ISSUER).host:
             if request.url.path == DISCOVERY_PATH and self.discovery:
-                document = {"issuer": self.discovered_issuer, "jwks_uri": ISSUER + JWKS_PATH}
+                document = {"issuer": self.discovered_issuer, "jwks_uri": self.discovered_jwks_uri}
                 return httpx.Response(200, json=document)
             if request.url.path in JWKS_PATHS:
                 return httpx.Response(200, json={"keys": self.keys}, headers=self.jwks_headers)

@@ -419,7 +419,7 @@ class TestContentCoding:
     async def test_compression_bomb_stops_at_the_limit(
         self, coding: str, chunk: int | None
     ) -> None:
-        """64 MiB compressed into 64 KiB is refused having decoded no more than the limit."""
+        """16 MiB compressed into 16 KiB is refused having decoded no more than the limit."""
         bomb = gzip_bomb() if coding == "gzip" else deflate(b" " * BOMB_BYTES)
         assert len(bomb) < MAX_DOCUMENT_BYTES
         headers = {**_JSON, "Content-Encoding": coding}
