@@ -126,11 +126,12 @@ class KeySet:
         keys = await self.current()
         key = keys.find(kid, algorithm)
         if key is None and kid is not None and kid not in keys.by_kid:
-            refreshed = await self._fetch(only_if_due=True)
-            if refreshed is not None:
-                key = refreshed.find(kid, algorithm)
-            else:  # within the cooldown (or after a failure): look again once that is over
-                self._schedule_fetch()
+            if self._inflight is None and self._clock() < self._next_fetch_at:
+                self._schedule_fetch()  # too soon to ask the issuer: ask once it is allowed
+            else:
+                refreshed = await self._fetch(only_if_due=False)
+                if refreshed is not None:
+                    key = refreshed.find(kid, algorithm)
         if key is None:
             raise InvalidToken("unknown_kid" if kid is not None else "no_unique_key")
         return key
