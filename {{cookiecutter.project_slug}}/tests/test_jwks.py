@@ -495,9 +495,9 @@ GZIP: Final = {"Content-Encoding": "gzip"}
 class TestDocumentShape:
     """Limits on the JSON document as a whole: each one fails the fetch."""
 
-    @pytest.mark.parametrize("depth", [1_000, 50_000])
+    @pytest.mark.parametrize("depth", [50_000, 100_000])
     async def test_deeply_nested_json_is_refused(self, depth: int) -> None:
-        """Brackets nested thousands deep are an error, not a `RecursionError`."""
+        """Brackets nested tens of thousands deep are an error, not a `RecursionError`."""
         body = b'{"keys": ' + b"[" * depth + b"]" * depth + b"}"
         with pytest.raises(JWKSError, match="nested too deeply"):
             await get(serve(body))
