@@ -34,6 +34,8 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import functools
+import gzip
 import hashlib
 import json
 import select
@@ -41,6 +43,7 @@ import socket
 import sys
 import threading
 import time
+import zlib
 from collections import Counter
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -79,7 +82,22 @@ FAULT_MODES: Final = {
     "redirect_loop": "302 to the very same URL",
     "slow": "wait `seconds` (or until the client goes away), then answer normally",
     "down": "close the connection without answering",
+    "gzip": "200 with the document gzip-encoded, as a CDN may send it (not a fault)",
+    "gzip_bomb": "200, `Content-Encoding: gzip`, BOMB_BYTES of whitespace in ~1/1000 the size",
+    "stacked_gzip_bomb": "200, `Content-Encoding: gzip, gzip`: the bomb gzipped again (~1 KB)",
+    "deflate_bomb": "200, `Content-Encoding: deflate`, the bomb in the zlib format",
+    "brotli": "200, `Content-Encoding: br` (a coding the service does not ask for)",
+    "nested": "200 with `keys` nested NESTED_DEPTH brackets deep",
+    "big_ints": "200 with the current kids, their key members replaced by integers >= 2**63",
+    "too_many_keys": "200 with the current keys repeated under TOO_MANY_KEYS distinct kids",
+    "identity_key": "200 with the current keys plus the Ed25519 identity point (kid IDENTITY_KID)",
+    "bad_jwks_uri": "the discovery document names a `jwks_uri` on port 99999",
 }
+BOMB_BYTES: Final = 128 * 1024 * 1024
+NESTED_DEPTH: Final = 50_000
+TOO_MANY_KEYS: Final = 150  # over the service's 100, well under its 256 KiB
+IDENTITY_KID: Final = "identity-point"
+BAD_JWKS_URI_PORT: Final = 99999
 FAULT_TARGETS: Final = ("jwks", "discovery", "all")
 HUGE_BODY_BYTES: Final = 16 * 1024 * 1024
 CHUNK_BYTES: Final = 64 * 1024
@@ -274,6 +292,8 @@ class Faults:
             raise ValueError(f"unknown target {target!r}; choose from {list(FAULT_TARGETS)}")
         if not 0 <= seconds <= MAX_FAULT_SECONDS:  # bounded, so that no thread is stuck for good
             raise ValueError(f"seconds must be within [0, {MAX_FAULT_SECONDS}]")
+        if mode.endswith("_bomb"):
+            bombs()  # built before the fault is on: a request then costs no compression time
         with self._lock:
             self.mode, self.seconds, self.target = mode, seconds, target
 
@@ -297,6 +317,56 @@ class Faults:
                 "abandoned": dict(self._abandoned),
                 "fault": {"mode": self.mode, "seconds": self.seconds, "target": self.target},
             }
+
+
+@functools.cache
+def bombs() -> dict[str, tuple[str, bytes]]:
+    """The compression bombs by fault mode: the `Content-Encoding` and the body as sent."""
+    block = b" " * (1024 * 1024)
+    streams = {}
+    for name, wbits in (("gzip", 16 + zlib.MAX_WBITS), ("deflate", zlib.MAX_WBITS)):
+        compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+        chunks = [compressor.compress(block) for _ in range(BOMB_BYTES // len(block))]
+        streams[name] = b"".join(chunks) + compressor.flush()
+    return {
+        "gzip_bomb": ("gzip", streams["gzip"]),
+        "stacked_gzip_bomb": ("gzip, gzip", gzip.compress(streams["gzip"], 9)),
+        "deflate_bomb": ("deflate", streams["deflate"]),
+    }
+
+
+def identity_jwk() -> dict[str, str]:
+    """The identity point of Ed25519 as a public key: OpenSSL verifies `01 00..00` against it."""
+    return {"kty": "OKP", "crv": "Ed25519", "kid": IDENTITY_KID, "x": b64url(b"\x01" + bytes(31))}
+
+
+def hostile(mode: str, document: dict[str, Any], issuer: Issuer) -> bytes:
+    """The JSON body that `mode` serves in place of `document` (bombs aside)."""
+    keys = document.get("keys", [])
+    if mode == "nested":
+        return b'{"keys": ' + b"[" * NESTED_DEPTH + b"]" * NESTED_DEPTH + b"}"
+    if mode == "no_keys":
+        document = {"issuer": issuer.url, "jwks": keys}
+    elif mode == "missing_members":
+        document = {"keys": [stripped(key) for key in keys]}
+    elif mode == "big_ints":
+        document = {"keys": [with_big_ints(key) for key in keys]}
+    elif mode == "too_many_keys" and keys:
+        many = [{**keys[n % len(keys)], "kid": f"many-{n}"} for n in range(TOO_MANY_KEYS)]
+        document = {"keys": many}
+    elif mode == "identity_key":
+        document = {"keys": [*keys, identity_jwk()]}
+    elif mode == "bad_jwks_uri":
+        document = {**document, "jwks_uri": f"http://{HOST}:{BAD_JWKS_URI_PORT}/jwks.json"}
+    return json.dumps(document).encode()
+
+
+def with_big_ints(jwk: dict[str, str]) -> dict[str, Any]:
+    """`jwk` with each key member an integer too big for a C index (`bytes(2**63)` overflows)."""
+    return {
+        name: 2**63 + n if name in {"n", "e", "x", "y"} else value
+        for n, (name, value) in enumerate(jwk.items())
+    }
 
 
 def stripped(jwk: dict[str, str]) -> dict[str, str]:
@@ -370,20 +440,26 @@ class Handler(BaseHTTPRequestHandler):
         return False
 
     def _send_garbage(self, mode: str, document: dict[str, Any]) -> None:
+        encoding = None
         if mode == "html":
             body = b"<!doctype html><html><body><h1>Service Unavailable</h1></body></html>"
             content_type = "text/html; charset=utf-8"
+        elif mode.endswith("_bomb"):
+            encoding, body = bombs()[mode]
+            content_type = "application/json"
         else:
             content_type = "application/json"
-            garbage: dict[str, Any] = {
-                "no_keys": {"issuer": self.server.issuer.url, "jwks": document.get("keys", [])},
-                "missing_members": {"keys": [stripped(key) for key in document.get("keys", [])]},
-            }.get(mode, document)
-            body = json.dumps(garbage).encode()
+            body = hostile(mode, document, self.server.issuer)
             if mode == "invalid_json":
                 body = body[: len(body) // 2]
+            elif mode == "gzip":
+                encoding, body = "gzip", gzip.compress(body)
+            elif mode == "brotli":
+                encoding = "br"  # the bytes stay plain JSON: only the label is wrong
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", content_type)
+        if encoding is not None:
+            self.send_header("Content-Encoding", encoding)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

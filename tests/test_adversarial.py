@@ -18,8 +18,10 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import secrets
 import socket
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -44,13 +46,16 @@ from processes import (
     LOOPBACK,
     POLL_SECONDS,
     REALM,
+    SLUG,
     START_TIMEOUT,
     STOP_TIMEOUT,
     Issuer,
     Service,
     b64url,
+    run_command,
     running_issuer,
     running_service,
+    service_env,
     tamper,
 )
 
@@ -345,12 +350,12 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, service
         time.sleep(POLL_SECONDS / 2)
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident set size of process `pid`, from /proc/<pid>/status."""
+def rss_bytes(pid: int, field: str = "VmRSS") -> int:
+    """Resident set size of process `pid` (`VmHWM`: its peak so far), from /proc/<pid>/status."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for pid {pid}")
+    raise AssertionError(f"no {field} for pid {pid}")
 
 
 def raw_request(port: int, head: bytes, timeout: float) -> bytes:
@@ -746,6 +751,37 @@ GARBAGE: Final = [
 ]
 
 
+HOSTILE: Final = [
+    pytest.param(mode, "jwks", id=f"jwks-{mode}")
+    for mode in (
+        "gzip_bomb",
+        "stacked_gzip_bomb",
+        "deflate_bomb",
+        "brotli",
+        "nested",
+        "big_ints",
+        "too_many_keys",
+    )
+] + [pytest.param("bad_jwks_uri", "discovery", id="discovery-bad_jwks_uri")]
+MAX_FETCH_RSS_GROWTH: Final = 16 * 1024 * 1024  # a bomb decoded whole raises the peak 128 MiB
+IDENTITY_KID: Final = "identity-point"  # issuer_server.IDENTITY_KID
+
+
+def fetch_failures(service: Service) -> float:
+    """The service's `jwks_fetch_failures_total`, read from /metrics."""
+    for line in service.expect("/metrics", 200).text.splitlines():
+        if line.startswith("jwks_fetch_failures_total "):
+            return float(line.split()[1])
+    raise AssertionError("no jwks_fetch_failures_total in /metrics")
+
+
+def run_doctor(project: Installed, issuer: Issuer, **env: str) -> subprocess.CompletedProcess[str]:
+    """The project's `doctor` console script against `issuer`, to its end."""
+    command = [str(project.path / ".venv" / "bin" / SLUG), "doctor"]
+    full_env = service_env(project.env, AUTH_ISSUER=issuer.url, AUTH_AUDIENCE=AUDIENCE, **env)
+    return run_command(command, project.path, full_env)
+
+
 class TestIssuerFaults:
     """An issuer that answers garbage never crashes the service nor replaces its good keys."""
 
@@ -783,6 +819,149 @@ class TestIssuerFaults:
         finally:
             issuer.fault("ok")
         assert service.process.popen.poll() is None, service.process.report()
+
+    @pytest.mark.parametrize(("mode", "document"), HOSTILE)
+    def test_hostile_answer_is_a_counted_failed_fetch(
+        self, faulty: Backed, mode: str, document: str
+    ) -> None:
+        """Each hostile answer is one failed fetch: logged, counted, 401 in time, keys kept.
+
+        Compression bombs, foreign codings, deep nesting, huge integers, too many keys and a
+        `jwks_uri` on port 99999 alike; the service's peak memory stays where it was.
+        """
+        service, issuer, forge = faulty.service, faulty.issuer, faulty.forge
+        service.expect("/protected", 200, forge.valid())
+        issuer.fault(mode, target=document)
+        try:
+            time.sleep(COOLDOWN + 0.3)
+            pid = service.process.popen.pid
+            failures, peak = fetch_failures(service), rss_bytes(pid, "VmHWM")
+            path = JWKS_PATH if document == "jwks" else DISCOVERY_PATH
+            before = issuer.stats()["requests"]
+            began = time.monotonic()
+            unknown = forge.signed(header=forge.header(kid="forces-a-refresh"))
+            response = service.expect("/protected", 401, unknown)
+            assert response.headers["WWW-Authenticate"] == INVALID
+            assert time.monotonic() - began < HTTP_TIMEOUT + TIMEOUT_SLACK
+            after = issuer.stats()["requests"]
+            assert after.get(path, 0) - before.get(path, 0) == 1, (before, after)
+            assert fetch_failures(service) == failures + 1
+            growth = rss_bytes(pid, "VmHWM") - peak
+            assert growth < MAX_FETCH_RSS_GROWTH, f"peak RSS +{growth} bytes"
+            for algorithm in ("RS256", "PS256", "ES256", "EdDSA"):
+                service.expect("/protected", 200, forge.valid(algorithm))
+            service.expect("/ready", 200)
+        finally:
+            issuer.fault("ok")
+        assert "JWKS fetch failed: " in service.process.log.read_text()
+        assert "Traceback" not in service.process.log.read_text()
+        assert service.process.popen.poll() is None, service.process.report()
+
+    def test_gzip_encoded_jwks_is_read(self, faulty: Backed) -> None:
+        """A JWKS sent gzip-encoded (as from a CDN) is a successful fetch."""
+        service, issuer, forge = faulty.service, faulty.issuer, faulty.forge
+        issuer.fault("gzip")
+        try:
+            time.sleep(COOLDOWN + 0.3)
+            failures, fetches = fetch_failures(service), issuer.jwks_requests()
+            service.expect("/protected", 401, forge.signed(header=forge.header(kid="unknown")))
+            assert (issuer.jwks_requests(), fetch_failures(service)) == (fetches + 1, failures)
+            service.expect("/protected", 200, forge.valid("EdDSA"))
+        finally:
+            issuer.fault("ok")
+
+    def test_identity_point_key_never_verifies(self, faulty: Backed) -> None:
+        """The identity point published as an Ed25519 key is skipped: `01 00..00` gets 401."""
+        service, issuer, forge = faulty.service, faulty.issuer, faulty.forge
+        issuer.fault("identity_key")
+        try:
+            time.sleep(COOLDOWN + 0.3)
+            failures = fetch_failures(service)
+            header = forge.header("EdDSA", kid=IDENTITY_KID)
+            forged = compact(header, forge.payload(), b"\x01" + bytes(63))
+            response = service.expect("/protected", 401, forged)
+            assert response.headers["WWW-Authenticate"] == INVALID
+            assert fetch_failures(service) == failures  # the set loaded; that one key did not
+            service.expect("/protected", 200, forge.valid("EdDSA"))
+        finally:
+            issuer.fault("ok")
+        assert "prime-order subgroup" in service.process.log.read_text()
+
+    @pytest.mark.parametrize(
+        ("mode", "document"), [*HOSTILE, ("slow", "jwks"), ("down", "all"), ("html", "discovery")]
+    )
+    def test_doctor_reports_without_a_traceback(
+        self, installed_default: Installed, faulty: Backed, mode: str, document: str
+    ) -> None:
+        """`doctor` against a hostile issuer exits 1 with a FAIL line: no traceback, in time."""
+        issuer = faulty.issuer
+        issuer.fault(mode, seconds=5 * HTTP_TIMEOUT, target=document)
+        try:
+            began = time.monotonic()
+            result = run_doctor(installed_default, issuer, AUTH_HTTP_TIMEOUT=str(HTTP_TIMEOUT))
+            elapsed = time.monotonic() - began
+        finally:
+            issuer.fault("ok")
+        output = result.stdout + result.stderr
+        assert result.returncode == 1, output
+        assert "  FAIL  " in result.stdout, output
+        assert "Traceback" not in output, output
+        assert elapsed < HTTP_TIMEOUT + START_TIMEOUT, elapsed
+
+    @pytest.mark.parametrize("mode", ["gzip", "identity_key"])
+    def test_doctor_passes_a_usable_jwks(
+        self, installed_default: Installed, faulty: Backed, mode: str
+    ) -> None:
+        """A gzip-encoded JWKS, or a degenerate key beside good ones, passes (with a warning)."""
+        faulty.issuer.fault(mode)
+        try:
+            result = run_doctor(installed_default, faulty.issuer)
+        finally:
+            faulty.issuer.fault("ok")
+        assert result.returncode == 0, result.stdout + result.stderr
+        if mode == "identity_key":
+            assert re.search(
+                rf"warn  key kid='{IDENTITY_KID}' .*prime-order subgroup$", result.stdout, re.M
+            ), result.stdout
+
+    @pytest.mark.parametrize(
+        ("mode", "document"),
+        [
+            ("nested", "jwks"),
+            ("big_ints", "jwks"),
+            ("gzip_bomb", "jwks"),
+            ("bad_jwks_uri", "discovery"),
+        ],
+    )
+    def test_cold_start_against_a_hostile_issuer_recovers(
+        self, installed_default: Installed, tmp_path: Path, mode: str, document: str
+    ) -> None:
+        """Started against a garbage answer: 503, retried without traffic, ready once healed."""
+        with running_issuer(tmp_path / "issuer.log") as issuer:
+            issuer.fault(mode, target=document)
+            forge = Forge(issuer)
+            with serving(
+                installed_default,
+                tmp_path / "serve.log",
+                AUTH_ISSUER=issuer.url,
+                AUTH_AUDIENCE=AUDIENCE,
+                AUTH_REFRESH_COOLDOWN=str(COOLDOWN),
+            ) as service:
+                response = service.expect("/protected", 503, forge.valid())
+                assert response.headers["WWW-Authenticate"] == CHALLENGE
+                wait_until(
+                    lambda: fetch_failures(service) >= 3,
+                    RECOVERY_TIMEOUT,
+                    "retries without any request",
+                    service,
+                )
+                service.expect("/ready", 503)
+                issuer.fault("ok", target=document)
+                service.wait_for("/ready", 200, RECOVERY_TIMEOUT)
+                service.expect("/protected", 200, forge.valid())
+                log = service.process.log.read_text()
+        assert "JWKS fetch failed: " in log
+        assert "Traceback" not in log
 
 
 @dataclass(frozen=True)
@@ -904,6 +1083,47 @@ class TestRotation:
         single.service.expect("/protected", 200, forge.valid("RS256"))
         response = single.service.expect("/protected", 401, forge.valid("PS256"))
         assert response.headers["WWW-Authenticate"] == INVALID
+
+
+class TestRefreshAtCooldownEnd:
+    """A new kid within the refresh cooldown is refused, and looked up when the cooldown ends."""
+
+    COOLDOWN: Final = 2.0
+
+    def test_new_key_is_fetched_without_waiting_for_another_token(
+        self, installed_default: Installed, tmp_path: Path
+    ) -> None:
+        """After one 401, the JWKS is fetched at the cooldown's end, and the next token passes."""
+        with running_issuer(tmp_path / "issuer.log", algorithms="RS256") as issuer:
+            forge = Forge(issuer)
+            with serving(
+                installed_default,
+                tmp_path / "serve.log",
+                AUTH_ISSUER=issuer.url,
+                AUTH_AUDIENCE=AUDIENCE,
+                AUTH_REFRESH_COOLDOWN=str(self.COOLDOWN),
+                AUTH_JWKS_CACHE_TTL="300",
+            ) as service:
+                service.wait_for("/ready", 200, START_TIMEOUT)
+                time.sleep(max(0.0, service.ready_at + self.COOLDOWN + 0.2 - time.monotonic()))
+                # A random kid refreshes at once: the cooldown starts now.
+                service.expect("/protected", 401, forge.signed(header=forge.header(kid="random")))
+                began, fetches = time.monotonic(), issuer.jwks_requests()
+                issuer.rotate("rsa")
+                forge.refresh()
+                fresh = forge.valid()
+                service.expect("/protected", 401, fresh)  # within the cooldown
+                assert time.monotonic() - began < self.COOLDOWN, "too slow to test the cooldown"
+                wait_until(
+                    lambda: issuer.jwks_requests() == fetches + 1,
+                    self.COOLDOWN + TIMEOUT_SLACK,
+                    "the refresh scheduled for the end of the cooldown",
+                    service,
+                )
+                assert time.monotonic() - began >= self.COOLDOWN - 0.1
+                service.expect("/protected", 200, fresh)
+                time.sleep(self.COOLDOWN + 0.3)
+                assert issuer.jwks_requests() == fetches + 1  # nothing more was scheduled
 
 
 class TestKidFlood:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
+import gzip
+import inspect
 import logging
 import os
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
@@ -28,12 +32,22 @@ from {{ cookiecutter.package_name }}.auth.jwks import MAX_DOCUMENT_BYTES
 from {{ cookiecutter.package_name }}.settings import ServiceSettings
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import (
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Iterable,
+        Iterator,
+        Mapping,
+        Sequence,
+    )
 
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
     from jose.backends.base import Key
     from litestar import Litestar
     from litestar.types import ControllerRouterHandler
+
+    Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
 
 ISSUER: Final = "https://issuer.test"
 AUDIENCE: Final = "https://api.test"
@@ -209,10 +223,36 @@ def keyring() -> Keyring:
     )
 
 
-Fault = Literal["down", "error", "html", "not_json", "not_object", "no_keys", "huge", "redirect"]
+Fault = Literal[
+    "down",
+    "error",
+    "html",
+    "not_json",
+    "not_object",
+    "no_keys",
+    "huge",
+    "redirect",
+    "gzip_bomb",
+    "stacked_gzip",
+    "brotli",
+    "nested",
+    "too_many_keys",
+]
 """A way for the stub issuer to fail every request."""
 
 FAULTS: Final[tuple[Fault, ...]] = get_args(Fault)
+
+
+BOMB_BYTES: Final = 16 * 1024 * 1024
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """A gzip stream of 16 MiB of JSON whitespace: about 16 KiB on the wire, 64 times the limit."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = b" " * (1024 * 1024)
+    body = b"".join(compressor.compress(block) for _ in range(BOMB_BYTES // len(block)))
+    return body + compressor.flush()
 
 
 _JSON: Final = {"Content-Type": "application/json"}
@@ -224,6 +264,13 @@ _GARBAGE: Final[dict[Fault, Callable[[], httpx.Response]]] = {
     "no_keys": lambda: httpx.Response(200, json={"issuer": ISSUER, "kid": "rsa-1"}),
     "huge": lambda: httpx.Response(200, json={"keys": [], "padding": "x" * MAX_DOCUMENT_BYTES}),
     "redirect": lambda: httpx.Response(302, headers={"Location": "https://elsewhere.test/keys"}),
+    "gzip_bomb": lambda: raw_response(200, gzip_bomb(), {**_JSON, "Content-Encoding": "gzip"}),
+    "stacked_gzip": lambda: raw_response(
+        200, gzip.compress(gzip_bomb()), {**_JSON, "Content-Encoding": "gzip, gzip"}
+    ),
+    "brotli": lambda: raw_response(200, b"\x0b\x02\x80{}\x03", {**_JSON, "Content-Encoding": "br"}),
+    "nested": lambda: raw_response(200, b'{"keys": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", _JSON),
+    "too_many_keys": lambda: raw_response(200, b'{"keys": [' + b"1," * 99_999 + b"1]}", _JSON),
 }
 
 
@@ -242,15 +289,19 @@ class IssuerStub:
         """Serve the OpenID discovery document; when False its path answers 404."""
         self.discovered_issuer = issuer
         """The `issuer` the discovery document names."""
+        self.discovered_jwks_uri = issuer + JWKS_PATH
+        """The `jwks_uri` the discovery document names."""
         self.fault: Fault | None = None
         """Fail every request this way until reset to None."""
         self.delay = 0.0
         """Seconds to wait before answering."""
+        self.jwks_headers: dict[str, str] = {}
+        """Extra headers of the JWKS answer (`Cache-Control`, ...)."""
         self.requests: Counter[str] = Counter()
         """Requests seen, by path."""
         self.urls: list[str] = []
         """Every URL requested, in order."""
-        self.transport = httpx.MockTransport(self.handle)
+        self.transport = streaming_transport(self.handle)
 
     @property
     def jwks_fetches(self) -> int:
@@ -269,11 +320,35 @@ class IssuerStub:
             return _GARBAGE[self.fault]()
         if request.url.host == httpx.URL(self.issuer).host:
             if request.url.path == DISCOVERY_PATH and self.discovery:
-                document = {"issuer": self.discovered_issuer, "jwks_uri": self.issuer + JWKS_PATH}
+                document = {"issuer": self.discovered_issuer, "jwks_uri": self.discovered_jwks_uri}
                 return httpx.Response(200, json=document)
             if request.url.path in JWKS_PATHS:
-                return httpx.Response(200, json={"keys": self.keys})
+                return httpx.Response(200, json={"keys": self.keys}, headers=self.jwks_headers)
         return httpx.Response(404)
+
+
+def streaming_transport(handler: Handler) -> httpx.MockTransport:
+    """A `MockTransport` whose answers arrive as a stream of raw bytes, as from a real server.
+
+    The key fetcher reads the raw body (`aiter_raw`) to decode it under its size limit; a
+    response built with `content=` or `json=` is read (and decoded) by httpx at once instead.
+    """
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        answer = handler(request)
+        response = await answer if inspect.isawaitable(answer) else answer
+        if response.is_stream_consumed:  # built with `content=`: replay its bytes as a stream
+            return raw_response(response.status_code, response.content, response.headers)
+        return response
+
+    return httpx.MockTransport(handle)
+
+
+def raw_response(
+    status: int, body: bytes, headers: Mapping[str, str] | httpx.Headers | None = None
+) -> httpx.Response:
+    """A response whose body is `body` exactly as sent (`Content-Encoding` is not applied)."""
+    return httpx.Response(status, headers=headers, stream=httpx.ByteStream(body))
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 import pytest
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from jose import jwk, jws
 from jose.exceptions import JWKError, JWSError
@@ -17,6 +17,7 @@ from {{ cookiecutter.package_name }}.auth.algorithms import (
     EdDSAKey,
     RSAPSSKey,
 )
+from {{ cookiecutter.package_name }}.auth.ed25519 import check_public_key
 
 from .conftest import RSA_ALGORITHMS, SigningKey, b64url
 
@@ -214,3 +215,111 @@ class TestRSAPSSKey:
 def _private_rsa(key: SigningKey) -> rsa.RSAPrivateKey:
     assert isinstance(key.private, rsa.RSAPrivateKey)
     return key.private
+
+
+P: Final = 2**255 - 19
+
+
+def encoding(y: int, sign: int = 0) -> bytes:
+    """The 32-byte Ed25519 encoding of y (little-endian) with the sign bit of x."""
+    return (y | sign << 255).to_bytes(32, "little")
+
+
+# Every point of order 1, 2, 4 and 8, as libsodium's blocklist spells them (canonical or not).
+SMALL_ORDER: Final = {
+    "identity": encoding(1),
+    "order-2": encoding(P - 1),
+    "order-4": encoding(0),
+    "order-4-negative": encoding(0, sign=1),
+    "order-8-a": bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+    "order-8-b": bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+    "order-8-a-negative": bytes.fromhex(
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85"
+    ),
+}
+NOT_CANONICAL: Final = {
+    "y-is-p": encoding(P),  # the order-4 point's y, plus p
+    "y-is-p-plus-1": encoding(P + 1),  # the identity's y, plus p
+    "y-is-2^255-1": encoding(2**255 - 1),
+    "identity-with-sign-bit": encoding(1, sign=1),
+    "order-2-with-sign-bit": encoding(P - 1, sign=1),
+}
+# The RFC 8032 base point B plus the order-8 point `order-8-a`: on the curve, of order 8 * L.
+MIXED_ORDER: Final = bytes.fromhex(
+    "da99e28ba529cdde35a25fba9059e78ecaee239f99755b9b1aa4f65df00803e2"
+)
+BASE_POINT: Final = bytes.fromhex(
+    "5866666666666666666666666666666666666666666666666666666666666666"
+)
+
+
+def not_on_curve() -> bytes:
+    """The smallest y for which no x exists: (y^2 - 1) / (d y^2 + 1) is not a square mod p."""
+    d = -121665 * pow(121666, -1, P) % P
+    for y in range(2, 100):
+        u, v = (y * y - 1) % P, (d * y * y + 1) % P
+        ratio = u * pow(v, -1, P) % P
+        if pow(ratio, (P - 1) // 2, P) == P - 1:  # Euler's criterion: not a square
+            return encoding(y)
+    raise AssertionError("every small y is on the curve")
+
+
+def okp(raw: bytes) -> dict[str, str]:
+    """An Ed25519 JWK of the 32 bytes `raw`."""
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw)}
+
+
+class TestDegenerateEd25519Keys:
+    """Public keys outside the prime-order subgroup, or spelled non-canonically, are refused."""
+
+    def test_identity_key_would_verify_a_forged_signature(self) -> None:
+        """Why the check exists: OpenSSL verifies `01 00..00` against the identity as public key."""
+        identity = ed25519.Ed25519PublicKey.from_public_bytes(SMALL_ORDER["identity"])
+        identity.verify(encoding(1) + bytes(32), b"any message at all")
+
+    @pytest.mark.parametrize("raw", SMALL_ORDER.values(), ids=SMALL_ORDER.keys())
+    def test_small_order_key_is_refused(self, raw: bytes) -> None:
+        """A point of order 1, 2, 4 or 8 is no public key."""
+        with pytest.raises(ValueError, match="not in the prime-order subgroup"):
+            check_public_key(raw)
+        with pytest.raises(JWKError):
+            EdDSAKey(okp(raw), "EdDSA")
+
+    @pytest.mark.parametrize("raw", NOT_CANONICAL.values(), ids=NOT_CANONICAL.keys())
+    def test_non_canonical_encoding_is_refused(self, raw: bytes) -> None:
+        """y >= p, or x = 0 with the sign bit set, is refused as not canonical."""
+        with pytest.raises(ValueError, match="not canonical"):
+            check_public_key(raw)
+
+    def test_point_off_the_curve_is_refused(self) -> None:
+        """A y with no matching x is not a point."""
+        with pytest.raises(ValueError, match="not a point on the curve"):
+            check_public_key(not_on_curve())
+
+    def test_mixed_order_key_is_refused(self) -> None:
+        """A genuine point plus a point of order 8 is on the curve but outside the subgroup."""
+        with pytest.raises(ValueError, match="not in the prime-order subgroup"):
+            check_public_key(MIXED_ORDER)
+
+    @pytest.mark.parametrize("size", [0, 31, 33, 64])
+    def test_wrong_length_is_refused(self, size: int) -> None:
+        """An Ed25519 public key is exactly 32 bytes."""
+        with pytest.raises(ValueError, match="is 32 bytes"):
+            check_public_key(b"\x01" * size)
+
+    def test_genuine_keys_are_accepted(self, keyring: Keyring) -> None:
+        """The base point, the RFC 8037 key and freshly generated keys pass."""
+        check_public_key(BASE_POINT)
+        check_public_key(base64url_decode(RFC8037_X.encode()))
+        for _ in range(20):
+            private = ed25519.Ed25519PrivateKey.generate()
+            check_public_key(private.public_key().public_bytes_raw())
+
+    def test_degenerate_public_pem_is_refused(self) -> None:
+        """The identity point as a SubjectPublicKeyInfo PEM is refused too."""
+        identity = ed25519.Ed25519PublicKey.from_public_bytes(SMALL_ORDER["identity"])
+        pem = identity.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        with pytest.raises(JWKError, match="prime-order subgroup"):
+            EdDSAKey(pem, "EdDSA")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import pytest
 
+from {{ cookiecutter.package_name }} import doctor
 from {{ cookiecutter.package_name }}.auth.algorithms import KEY_TYPES
+from {{ cookiecutter.package_name }}.auth.jwks import MAX_KEYS
 from {{ cookiecutter.package_name }}.doctor import diagnose
 
 from .conftest import ALGORITHMS, AUDIENCE, FAULTS, ISSUER, JWKS_PATH, auth_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from .conftest import Fault, IssuerStub, Keyring
 
 OK: Final = "  ok    "
@@ -119,3 +123,108 @@ class TestProblems:
         report = await diagnose(auth_settings(), transport=stub.transport)
         assert not report.ok
         assert report.lines[-1].startswith(FAIL)
+
+
+class TestHostileIssuer:
+    """Whatever the issuer answers, `doctor` reports it in lines: never a traceback."""
+
+    async def test_unforeseen_error_is_a_fail_line(
+        self, monkeypatch: pytest.MonkeyPatch, stub: IssuerStub
+    ) -> None:
+        """An exception nobody foresaw while fetching becomes a FAIL line naming its type."""
+
+        async def explode(*_: object) -> None:
+            raise RecursionError
+
+        monkeypatch.setattr(doctor, "get_json", explode)
+        report = await diagnose(
+            auth_settings(jwks_url=ISSUER + JWKS_PATH), transport=stub.transport
+        )
+        assert not report.ok
+        assert report.lines[-1] == (
+            f"{FAIL}unexpected RecursionError while reading the issuer's documents"
+        )
+
+    @pytest.mark.parametrize(
+        ("jwks_uri", "problem"),
+        [
+            ("http://127.0.0.1:99999/keys", "has an invalid port"),
+            ("https://issuer.test:0/keys", "has an invalid port"),
+            ("https://xn--.test/keys", "is not a valid URL"),
+        ],
+    )
+    async def test_discovered_jwks_uri_with_a_bad_port_fails(
+        self, stub: IssuerStub, jwks_uri: str, problem: str
+    ) -> None:
+        """A `jwks_uri` that cannot be requested fails with the reason, and is never requested."""
+        stub.discovered_jwks_uri = jwks_uri
+        report = await diagnose(auth_settings(), transport=stub.transport)
+        assert not report.ok
+        assert problem in report.lines[-1]
+        assert report.lines[-1].startswith(FAIL)
+        assert jwks_uri not in stub.urls
+
+    async def test_whole_fetch_is_bounded_by_the_timeout(self, stub: IssuerStub) -> None:
+        """Two answers of 0.3 s each exceed a 0.5 s AUTH_HTTP_TIMEOUT: the fetch as a whole counts."""
+        stub.delay = 0.3
+        report = await diagnose(auth_settings(http_timeout=0.5), transport=stub.transport)
+        assert report.lines[-1] == f"{FAIL}no complete answer within AUTH_HTTP_TIMEOUT=0.5s"
+
+    async def test_each_unusable_key_says_why(self, stub: IssuerStub, keyring: Keyring) -> None:
+        """Malformed, weak and degenerate keys are warned about with their reason."""
+        stub.keys = [
+            keyring.rsa.jwk(n=2**63),
+            keyring.rsa.jwk(kid="even-e", e="AAE"),
+            {"kty": "OKP", "crv": "Ed25519", "kid": "zero", "x": "AQ" + "A" * 41},
+            keyring.p256.public_jwk,
+        ]
+        report = await diagnose(auth_settings(), transport=stub.transport)
+        warnings = [line for line in report.lines if line.startswith(WARN)]
+        assert [line.split(": ", 2)[-1] for line in warnings] == [
+            "member 'n' is <JSON int>, not a base64url string",
+            "RSA exponent 1 (odd and at least 3 needed)",
+            "the Ed25519 public key is not in the prime-order subgroup",
+        ]
+        assert report.ok  # the P-256 key still verifies
+
+    async def test_entries_that_are_not_objects_are_named_shortly(self, stub: IssuerStub) -> None:
+        """A deeply nested list, a 100,000-character string and a huge integer stay short."""
+        deep: list[Any] = []
+        for _ in range(500):
+            deep = [deep]
+        stub.keys = cast("list[Mapping[str, Any]]", [deep, "x" * 100_000, 2**70])
+        report = await diagnose(auth_settings(), transport=stub.transport)
+        prefix = f"{FAIL}the JWKS holds a key that is not a JSON object: "
+        assert [line.removeprefix(prefix) for line in report.lines if line.startswith(prefix)] == [
+            "<JSON list>",
+            repr("x" * 77 + "..."),
+            "<JSON int>",
+        ]
+
+    async def test_too_many_keys_fail(self, stub: IssuerStub, keyring: Keyring) -> None:
+        """More than `MAX_KEYS` keys: the service would refuse the set, and so does `doctor`."""
+        stub.keys = [keyring.p256.jwk(kid=f"k{n}") for n in range(MAX_KEYS + 1)]
+        report = await diagnose(auth_settings(), transport=stub.transport)
+        assert report.lines[-1] == (
+            f"{FAIL}{ISSUER}{JWKS_PATH} lists {MAX_KEYS + 1} keys; at most {MAX_KEYS} are read"
+        )
+
+    @pytest.mark.parametrize(
+        ("cache_control", "line"),
+        [
+            (None, "no Cache-Control max-age: the keys are refreshed after AUTH_JWKS_CACHE_TTL"),
+            ("max-age=600", "Cache-Control max-age=600: kept that long, within the bounds"),
+            (
+                "no-store",
+                "Cache-Control no-store/no-cache: the keys are kept for the minimum lifetime",
+            ),
+        ],
+    )
+    async def test_lifetime_is_reported(
+        self, stub: IssuerStub, cache_control: str | None, line: str
+    ) -> None:
+        """The JWKS answer's `Cache-Control` is reported as the lifetime the service will use."""
+        if cache_control is not None:
+            stub.jwks_headers["Cache-Control"] = cache_control
+        report = await diagnose(auth_settings(), transport=stub.transport)
+        assert f"{OK}{line}" in report.lines

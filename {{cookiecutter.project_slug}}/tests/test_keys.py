@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import jose.jwk
 import pytest
@@ -15,7 +16,9 @@ from {{ cookiecutter.package_name }}.auth import (
     InvalidToken,
     KeySet,
     KeysUnavailable,
+    TokenVerifier,
 )
+from {{ cookiecutter.package_name }}.auth import keys as keys_module
 
 from .conftest import (
     DISCOVERY_PATH,
@@ -23,6 +26,8 @@ from .conftest import (
     ISSUER,
     JWKS_PATH,
     auth_settings,
+    b64url,
+    claims,
     count_calls,
     eventually,
 )
@@ -34,15 +39,30 @@ if TYPE_CHECKING:
 
     from .conftest import FakeClock, Fault, IssuerStub, Keyring
 
-# The defaults the tests below reason with (and the settings fixture keeps).
+# The timings the tests below reason with, passed explicitly: they do not follow the defaults.
 TTL = 300.0
-COOLDOWN = 30.0
+COOLDOWN = 5.0
 MAX_STALE = 86400.0
+MIN_TTL = 60.0
+MAX_TTL = 3600.0
+TIMINGS: Final = {"jwks_cache_ttl": TTL, "refresh_cooldown": COOLDOWN, "jwks_max_stale": MAX_STALE}
+
+
+@pytest.fixture
+def settings() -> AuthSettings:
+    """The stub issuer's settings with the timings above."""
+    return auth_settings(**TIMINGS)
 
 
 def open_keys(stub: IssuerStub, clock: Callable[[], float], **overrides: object) -> KeySet:
-    """A key set (not yet entered) for the stub issuer, on `clock`."""
-    return KeySet(auth_settings(**overrides), transport=stub.transport, clock=clock)
+    """A key set (not yet entered) for the stub issuer, on `clock`, with the timings above."""
+    return KeySet(
+        auth_settings(**{**TIMINGS, **overrides}),
+        transport=stub.transport,
+        clock=clock,
+        min_ttl=MIN_TTL,
+        max_ttl=MAX_TTL,
+    )
 
 
 class TestLoading:
@@ -269,7 +289,7 @@ class TestStaleIfError:
     async def test_retry_after_doubles_up_to_the_cooldown(
         self, stub: IssuerStub, clock: FakeClock
     ) -> None:
-        """With no keys at all, failed fetches are retried after 1, 2, 4, 8, 16, then 30 s."""
+        """With no keys at all, failed fetches are retried after 1, 2, 4, then the cooldown (5 s)."""
         stub.fault = "error"
         waits = []
         async with open_keys(stub, clock) as keys:
@@ -278,7 +298,7 @@ class TestStaleIfError:
                     await keys.current()
                 waits.append(raised.value.retry_after)
                 clock.advance(raised.value.retry_after)
-        assert waits == [1, 2, 4, 8, 16, 30, 30]
+        assert waits == [1, 2, 4, 5, 5, 5, 5]
 
     async def test_no_fetch_before_the_backoff_has_passed(
         self, stub: IssuerStub, clock: FakeClock
@@ -375,10 +395,241 @@ class TestColdOutage:
         assert f"names issuer '{ISSUER}/' but AUTH_ISSUER is '{ISSUER}'" in caplog.text
 
 
-def test_settings_fixture_keeps_the_defaults_reasoned_with(settings: AuthSettings) -> None:
-    """The constants above are the settings' defaults, so the tests reason about real values."""
-    assert (settings.jwks_cache_ttl, settings.refresh_cooldown, settings.jwks_max_stale) == (
-        TTL,
-        COOLDOWN,
-        MAX_STALE,
+# The identity point as an Ed25519 public key: OpenSSL verifies `01 00..00` against it.
+IDENTITY_KEY: Final = {
+    "kty": "OKP",
+    "crv": "Ed25519",
+    "kid": "zero",
+    "x": b64url(b"\x01" + bytes(31)),
+}
+
+
+class TestFailedFetches:
+    """Whatever goes wrong while loading keys is a failed fetch: logged, counted, retried."""
+
+    async def test_unexpected_error_with_keys_loaded_keeps_them(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        stub: IssuerStub,
+        keys: KeySet,
+        clock: FakeClock,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """An exception nobody foresaw refuses the token (401, not 500) and keeps the good keys."""
+        good = await keys.current()
+
+        def explode(*_: object) -> None:
+            raise RuntimeError("secret-looking text from the document")
+
+        monkeypatch.setattr(keys_module, "parse_jwks", explode)
+        clock.advance(COOLDOWN)
+        with pytest.raises(InvalidToken):
+            await keys.key_for("forces-a-refresh", "RS256")
+        assert (keys.fetches, keys.failed_fetches, keys.version) == (2, 1, 1)
+        assert await keys.current() is good
+        (warning,) = [record for record in caplog.records if record.levelno == logging.WARNING]
+        assert warning.getMessage().startswith(
+            "JWKS fetch failed: unexpected RuntimeError while loading the keys; "
+            "serving the cached keys"
+        )
+        assert "secret" not in caplog.text
+
+    async def test_unexpected_error_at_a_cold_start_is_retried(
+        self, monkeypatch: pytest.MonkeyPatch, stub: IssuerStub
+    ) -> None:
+        """With no keys, an unforeseen exception schedules retries; keys load once it stops."""
+
+        def explode(*_: object) -> None:
+            raise OverflowError
+
+        monkeypatch.setattr(keys_module, "parse_jwks", explode)
+        async with open_keys(stub, time.monotonic, refresh_cooldown=0.02) as keys:
+            with pytest.raises(KeysUnavailable):
+                await keys.current()
+            await eventually(lambda: keys.failed_fetches >= 3)
+            monkeypatch.undo()
+            await eventually(lambda: keys.ready)
+
+    @pytest.mark.parametrize("fault", FAULTS)
+    async def test_every_fault_at_a_cold_start_is_counted_and_retried(
+        self, stub: IssuerStub, fault: Fault
+    ) -> None:
+        """Each broken answer leaves the key set unready, counted, retrying until the issuer heals."""
+        stub.fault = fault
+        async with open_keys(stub, time.monotonic, refresh_cooldown=0.02) as keys:
+            with pytest.raises(KeysUnavailable):
+                await keys.current()
+            await eventually(lambda: keys.failed_fetches >= 2)
+            assert not keys.ready
+            stub.fault = None
+            await eventually(lambda: keys.ready)
+        assert keys.failed_fetches == keys.fetches - 1
+
+    @pytest.mark.parametrize(
+        "jwks_uri",
+        ["http://127.0.0.1:99999/keys", "https://issuer.test:0/keys", "https://xn--.test/"],
     )
+    async def test_discovered_jwks_uri_httpx_cannot_request_is_a_failed_fetch(
+        self, stub: IssuerStub, caplog: pytest.LogCaptureFixture, jwks_uri: str
+    ) -> None:
+        """A `jwks_uri` with a bad port or host is refused, logged and retried; it is never requested."""
+        stub.discovered_jwks_uri = jwks_uri
+        async with open_keys(stub, time.monotonic, refresh_cooldown=0.02) as keys:
+            with pytest.raises(KeysUnavailable):
+                await keys.current()
+            await eventually(lambda: keys.failed_fetches >= 2)
+            stub.discovered_jwks_uri = ISSUER + JWKS_PATH
+            await eventually(lambda: keys.ready)
+        assert jwks_uri not in stub.urls
+        assert f"the discovery document at {ISSUER}{DISCOVERY_PATH}: jwks_uri" in caplog.text
+
+    async def test_set_whose_every_key_is_malformed_is_a_failed_fetch(
+        self, stub: IssuerStub, keys: KeySet, keyring: Keyring, clock: FakeClock
+    ) -> None:
+        """Integers where strings go, in every key: nothing usable, so the old keys stay."""
+        good = await keys.current()
+        stub.keys = [key.jwk(n=2**63, e=2**64, x=10**9, y=-1) for key in keyring.published]
+        clock.advance(COOLDOWN)
+        with pytest.raises(InvalidToken):
+            await keys.key_for("forces-a-refresh", "RS256")
+        assert (keys.failed_fetches, await keys.current()) == (1, good)
+
+
+class TestDegenerateKeys:
+    """A degenerate key in the issuer's set is never used, whatever the signature."""
+
+    async def test_identity_point_key_is_not_loaded(
+        self, stub: IssuerStub, keyring: Keyring, clock: FakeClock
+    ) -> None:
+        """The identity point published as an Ed25519 key is skipped; the other keys load."""
+        stub.keys.append(IDENTITY_KEY)
+        async with open_keys(stub, clock) as keys:
+            loaded = await keys.current()
+        assert "zero" not in loaded.by_kid
+        assert "ed25519-1" in loaded.by_kid
+
+    async def test_forged_signature_for_the_identity_key_is_refused(
+        self, stub: IssuerStub, verifier: TokenVerifier, clock: FakeClock
+    ) -> None:
+        """A token signed `01 00..00` under the identity key's kid is an invalid token."""
+        stub.keys.append(IDENTITY_KEY)
+        clock.advance(COOLDOWN)
+        header = b64url(json.dumps({"alg": "EdDSA", "kid": "zero"}).encode())
+        payload = b64url(json.dumps(claims(now=clock.now)).encode())
+        signature = b64url(b"\x01" + bytes(63))
+        forged = f"{header}.{payload}.{signature}"
+        with pytest.raises(InvalidToken):
+            await verifier.verify(forged)
+        assert stub.jwks_fetches == 2  # the unknown kid did refresh; the key was refused
+
+
+class TestRefreshAfterCooldown:
+    """An unknown kid within the cooldown is refused now and looked up once the cooldown ends."""
+
+    @pytest.mark.parametrize("cooldown", [0.05, 0.2])
+    async def test_key_published_during_the_cooldown_is_found_by_itself(
+        self, stub: IssuerStub, keyring: Keyring, cooldown: float
+    ) -> None:
+        """One refused token is enough: the new key is loaded a cooldown later, with one fetch."""
+        async with open_keys(stub, time.monotonic, refresh_cooldown=cooldown) as keys:
+            await keys.current()
+            stub.keys.append(keyring.rsa_next.public_jwk)
+            with pytest.raises(InvalidToken):
+                await keys.key_for("rsa-2", "RS256")
+            assert keys.fetches == 1
+            await eventually(lambda: keys.version == 2)
+            assert await keys.key_for("rsa-2", "RS256")
+            await asyncio.sleep(3 * cooldown)
+            assert stub.jwks_fetches == 2
+
+    async def test_flood_within_the_cooldown_schedules_a_single_refresh(
+        self, stub: IssuerStub
+    ) -> None:
+        """Fifty random kids during the cooldown lead to one fetch at its end, then none."""
+        cooldown = 0.05
+        async with open_keys(stub, time.monotonic, refresh_cooldown=cooldown) as keys:
+            await keys.current()
+            for _ in range(50):
+                with pytest.raises(InvalidToken):
+                    await keys.key_for(uuid.uuid4().hex, "RS256")
+            await eventually(lambda: keys.fetches == 2)
+            await asyncio.sleep(4 * cooldown)
+            assert stub.jwks_fetches == 2
+
+    async def test_scheduled_refresh_does_not_outlive_the_key_set(self, stub: IssuerStub) -> None:
+        """Leaving the key set cancels a refresh scheduled for the end of the cooldown."""
+        async with open_keys(stub, time.monotonic, refresh_cooldown=0.05) as keys:
+            await keys.current()
+            with pytest.raises(InvalidToken):
+                await keys.key_for("nobody", "RS256")
+        await asyncio.sleep(0.15)
+        assert keys.fetches == 1
+
+    async def test_refresh_after_a_failed_one_waits_for_the_backoff(
+        self, stub: IssuerStub, keyring: Keyring
+    ) -> None:
+        """With keys loaded and the issuer failing, an unknown kid is looked up after the backoff."""
+        async with open_keys(stub, time.monotonic, refresh_cooldown=0.05) as keys:
+            await keys.current()
+            await asyncio.sleep(0.06)
+            stub.fault = "error"
+            with pytest.raises(InvalidToken):
+                await keys.key_for("rsa-2", "RS256")  # fetches at once, and fails
+            assert keys.failed_fetches == 1
+            stub.fault = None
+            stub.keys.append(keyring.rsa_next.public_jwk)
+            with pytest.raises(InvalidToken):
+                await keys.key_for("rsa-2", "RS256")  # within the backoff: scheduled
+            await eventually(lambda: keys.version == 2)
+            assert await keys.key_for("rsa-2", "RS256")
+
+
+class TestIssuerLifetime:
+    """`Cache-Control` sets how long a key set stays fresh, within `min_ttl`..`max_ttl`."""
+
+    @pytest.mark.parametrize(
+        ("cache_control", "lifetime"),
+        [
+            (None, TTL),
+            ("max-age=120", 120.0),
+            ("max-age=5", MIN_TTL),
+            ("max-age=0", MIN_TTL),
+            ("max-age=31536000", MAX_TTL),
+            ("no-store", MIN_TTL),
+            ("no-cache", MIN_TTL),
+            ("max-age=abc", TTL),
+        ],
+    )
+    async def test_keys_are_fresh_for_the_lifetime_the_issuer_gives(
+        self, stub: IssuerStub, clock: FakeClock, cache_control: str | None, lifetime: float
+    ) -> None:
+        """No fetch until the lifetime is over; the first request after it refreshes."""
+        if cache_control is not None:
+            stub.jwks_headers["Cache-Control"] = cache_control
+        async with open_keys(stub, clock) as keys:
+            await keys.current()
+            clock.advance(lifetime - 1)
+            await keys.key_for("rsa-1", "RS256")
+            assert stub.jwks_fetches == 1
+            clock.advance(1)
+            await keys.key_for("rsa-1", "RS256")
+            await eventually(lambda: stub.jwks_fetches == 2)
+
+    async def test_stale_keys_last_max_stale_past_the_issuers_lifetime(
+        self, stub: IssuerStub, clock: FakeClock
+    ) -> None:
+        """With `max-age=120` and the issuer down, keys are usable until 120 s + `jwks_max_stale`."""
+        stub.jwks_headers["Cache-Control"] = "max-age=120"
+        async with open_keys(stub, clock) as keys:
+            await keys.current()
+            stub.fault = "down"
+            clock.advance(120 + MAX_STALE - 1)
+            assert keys.ready
+            clock.advance(1)
+            assert not keys.ready
+
+    @pytest.mark.parametrize(("low", "high"), [(0.0, 10.0), (10.0, 5.0), (-1.0, 5.0)])
+    def test_bounds_must_make_sense(self, stub: IssuerStub, low: float, high: float) -> None:
+        """A minimum above the maximum, or not positive, is refused when the key set is made."""
+        with pytest.raises(ValueError, match="need 0 < min_ttl <= max_ttl"):
+            KeySet(auth_settings(), transport=stub.transport, min_ttl=low, max_ttl=high)

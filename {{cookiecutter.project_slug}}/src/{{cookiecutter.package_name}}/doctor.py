@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .auth.jwks import JWKSError, discover_jwks_url, get_json, parse_jwks
+from .auth.jwks import (
+    JWKSError,
+    UnusableKey,
+    build_keys,
+    discover_jwks_url,
+    get_json,
+    key_list,
+    printable,
+)
 
 if TYPE_CHECKING:
     from .auth import AuthSettings
+    from .auth.jwks import Document
 
 __all__ = ("Report", "diagnose")
 
@@ -36,44 +46,72 @@ class Report:
 async def diagnose(
     settings: AuthSettings, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> Report:
-    """Check discovery, the JWKS, the issuer string and the algorithms against the settings."""
+    """Check discovery, the JWKS, the issuer string and the algorithms against the settings.
+
+    Whatever the issuer answers, the outcome is a report: never a traceback.
+    """
     report = Report([f"Issuer {settings.issuer!r}"])
     if settings.audience:
         report.good(f"audience checked: {', '.join(settings.audience)}")
     else:
         report.warn("AUTH_AUDIENCE is empty: tokens meant for any audience are accepted")
-    async with httpx.AsyncClient(transport=transport, timeout=settings.http_timeout) as client:
-        try:
-            url = settings.jwks_url or await discover_jwks_url(client, settings.issuer)
-            report.good(f"JWKS URL: {url}")
-            document = await get_json(client, url)
-        except JWKSError as exc:
-            report.fail(str(exc))
-            return report
-    _check_keys(report, document.get("keys"), settings.algorithms)
+    try:
+        document = await _fetch(report, settings, transport)
+        keys = key_list(document)
+        _check_lifetime(report, document.max_age)
+        _check_keys(report, keys, settings.algorithms)
+    except TimeoutError:
+        report.fail(f"no complete answer within AUTH_HTTP_TIMEOUT={settings.http_timeout:g}s")
+    except JWKSError as exc:
+        report.fail(str(exc))
+    except Exception as exc:  # noqa: BLE001  # a report, whatever the issuer sent
+        report.fail(f"unexpected {type(exc).__name__} while reading the issuer's documents")
     return report
 
 
-def _check_keys(report: Report, keys: Any, algorithms: tuple[str, ...]) -> None:
-    if not isinstance(keys, list) or not keys:
+async def _fetch(
+    report: Report, settings: AuthSettings, transport: httpx.AsyncBaseTransport | None
+) -> Document:
+    """The JWKS, fetched as the service fetches it: within one AUTH_HTTP_TIMEOUT in all."""
+    async with (
+        httpx.AsyncClient(transport=transport, timeout=settings.http_timeout) as client,
+        asyncio.timeout(settings.http_timeout),
+    ):
+        url = settings.jwks_url or await discover_jwks_url(client, settings.issuer)
+        report.good(f"JWKS URL: {url}")
+        return await get_json(client, url)
+
+
+def _check_lifetime(report: Report, max_age: float | None) -> None:
+    if max_age is None:
+        report.good("no Cache-Control max-age: the keys are refreshed after AUTH_JWKS_CACHE_TTL")
+    elif max_age == 0:
+        report.good("Cache-Control no-store/no-cache: the keys are kept for the minimum lifetime")
+    else:
+        report.good(f"Cache-Control max-age={max_age:.0f}: kept that long, within the bounds")
+
+
+def _check_keys(report: Report, keys: list[Any], algorithms: tuple[str, ...]) -> None:
+    if not keys:
         report.fail("the JWKS has no 'keys'")
         return
     usable = 0
     for item in keys:
         if not isinstance(item, dict):
-            report.fail(f"the JWKS holds a key that is not a JSON object: {item!r}")
+            report.fail(f"the JWKS holds a key that is not a JSON object: {printable(item)}")
             continue
-        described = (
-            f"key kid={item.get('kid')!r} kty={item.get('kty')!r} "
-            f"crv={item.get('crv')!r} alg={item.get('alg')!r} use={item.get('use')!r}"
+        described = " ".join(
+            f"{name}={printable(item.get(name))}" for name in ("kid", "kty", "crv", "alg", "use")
         )
         try:
-            parsed = parse_jwks({"keys": [item]}, algorithms)
-        except JWKSError:
-            report.warn(f"{described}: not usable with AUTH_ALGORITHMS={','.join(algorithms)}")
+            built = build_keys(item, algorithms)
+        except UnusableKey as exc:
+            report.warn(
+                f"key {described}: not usable with AUTH_ALGORITHMS={','.join(algorithms)}: {exc}"
+            )
             continue
         usable += 1
-        report.good(f"{described}: verifies {', '.join(parsed.by_algorithm)}")
+        report.good(f"key {described}: verifies {', '.join(built)}")
     if not usable:
         report.fail(
             "no published key can verify any of AUTH_ALGORITHMS="

@@ -18,6 +18,8 @@ from jose.backends.cryptography_backend import CryptographyRSAKey
 from jose.exceptions import JWKError
 from jose.utils import base64url_decode, base64url_encode
 
+from .ed25519 import check_public_key
+
 SUPPORTED_ALGORITHMS: Final = (
     "RS256",
     "RS384",
@@ -80,7 +82,10 @@ class RSAPSSKey(CryptographyRSAKey):
 
 
 class EdDSAKey(Key):
-    """An Ed25519 key for EdDSA (RFC 8037), from a JWK, a PEM or a `cryptography` key."""
+    """An Ed25519 key for EdDSA (RFC 8037), from a JWK, a PEM or a `cryptography` key.
+
+    A public key from a JWK or a PEM must be a point of the prime-order subgroup (`ed25519`).
+    """
 
     def __init__(self, key: Any, algorithm: str) -> None:
         if algorithm != "EdDSA":
@@ -126,8 +131,10 @@ def _load_ed25519(key: Any) -> Ed25519PrivateKey | Ed25519PublicKey:
         if not isinstance(x, str):
             raise JWKError("Ed25519 JWK has no 'x'")
         try:
-            return Ed25519PublicKey.from_public_bytes(base64url_decode(x.encode("ascii")))
-        except ValueError as exc:
+            raw = base64url_decode(x.encode("ascii"))
+            check_public_key(raw)
+            return Ed25519PublicKey.from_public_bytes(raw)
+        except ValueError as exc:  # UnicodeError included: `x` is not ASCII
             raise JWKError(exc) from exc
     if isinstance(key, str):
         key = key.encode("utf-8")
@@ -140,7 +147,14 @@ def _load_ed25519(key: Any) -> Ed25519PrivateKey | Ed25519PublicKey:
             )
         except ValueError as exc:
             raise JWKError(exc) from exc
-        if isinstance(loaded, Ed25519PrivateKey | Ed25519PublicKey):
+        if isinstance(loaded, Ed25519PrivateKey):
+            return loaded
+        if isinstance(loaded, Ed25519PublicKey):
+            raw = loaded.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            try:
+                check_public_key(raw)
+            except ValueError as exc:
+                raise JWKError(exc) from exc
             return loaded
     raise JWKError("not an Ed25519 key")
 

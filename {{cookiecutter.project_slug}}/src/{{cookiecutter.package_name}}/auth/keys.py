@@ -27,17 +27,23 @@ __all__ = ("KeySet",)
 logger = logging.getLogger(__name__)
 
 FIRST_RETRY_SECONDS: Final = 1.0
+MIN_TTL_SECONDS: Final = 60.0
+MAX_TTL_SECONDS: Final = 86400.0
 
 
 class KeySet:
     """Signing keys of the configured issuer, shared by all requests of one worker.
 
     - One fetch at a time: concurrent callers wait for the fetch under way (single flight).
-    - Fresh for `jwks_cache_ttl`; after that the keys are still used while one request
-      refreshes them in the background.
-    - An unknown `kid` refreshes at once, but never more often than `refresh_cooldown`.
-    - A failed fetch keeps the last good keys for up to `jwks_max_stale` past their lifetime
-      and is retried with exponential backoff; with no keys at all, callers get
+    - Fresh for the issuer's `Cache-Control: max-age`, clamped to `min_ttl`..`max_ttl`
+      (`no-store`/`no-cache`: `min_ttl`), or `jwks_cache_ttl` when it sends none; after that
+      the keys are still used while one request refreshes them in the background.
+    - An unknown `kid` refreshes at once, but never more often than `refresh_cooldown`: one
+      that arrives during the cooldown schedules a single refresh for the cooldown's end, so a
+      newly published key is found within a cooldown of the first token that uses it.
+    - Any failure to fetch, parse or build the keys is a failed fetch: logged, counted in
+      `failed_fetches`, retried with exponential backoff. The last good keys stay in use for
+      up to `jwks_max_stale` past their lifetime; with no keys at all, callers get
       `KeysUnavailable` (503 with `Retry-After`).
     """
 
@@ -47,8 +53,13 @@ class KeySet:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        min_ttl: float = MIN_TTL_SECONDS,
+        max_ttl: float = MAX_TTL_SECONDS,
     ) -> None:
+        if not 0 < min_ttl <= max_ttl:
+            raise ValueError(f"need 0 < min_ttl <= max_ttl, got {min_ttl:g} and {max_ttl:g}")
         self._settings = settings
+        self._min_ttl, self._max_ttl = min_ttl, max_ttl
         self._transport = transport
         self._clock = clock
         self._client: httpx.AsyncClient | None = None
@@ -60,7 +71,7 @@ class KeySet:
         self._next_fetch_at = -math.inf
         self._failures = 0
         self._inflight: asyncio.Task[ParsedKeys | None] | None = None
-        self._retry: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._loaded_at = math.nan
         self.fetches = 0
         """How many fetches were started (for tests and metrics)."""
@@ -85,11 +96,12 @@ class KeySet:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._cancel_retry()
+        self._cancel_timer()
         if self._inflight is not None:
             self._inflight.cancel()
         if self._client is not None:
             await self._client.aclose()
+            self._client = None
 
     @property
     def ready(self) -> bool:
@@ -114,9 +126,12 @@ class KeySet:
         keys = await self.current()
         key = keys.find(kid, algorithm)
         if key is None and kid is not None and kid not in keys.by_kid:
-            refreshed = await self._fetch(only_if_due=True)
-            if refreshed is not None:
-                key = refreshed.find(kid, algorithm)
+            if self._inflight is None and self._clock() < self._next_fetch_at:
+                self._schedule_fetch()  # too soon to ask the issuer: ask once it is allowed
+            else:
+                refreshed = await self._fetch(only_if_due=False)
+                if refreshed is not None:
+                    key = refreshed.find(kid, algorithm)
         if key is None:
             raise InvalidToken("unknown_kid" if kid is not None else "no_unique_key")
         return key
@@ -161,55 +176,81 @@ class KeySet:
         self._next_fetch_at = started + self._settings.refresh_cooldown
         self.fetches += 1
         try:
-            keys = await self._download()
+            keys, lifetime = await self._download()
         except JWKSError as exc:
-            self._failures += 1
-            self.failed_fetches += 1
-            backoff = min(
-                FIRST_RETRY_SECONDS * 2 ** (self._failures - 1), self._settings.refresh_cooldown
-            )
-            self._next_fetch_at = started + backoff
-            if self._usable() is None:
-                # No keys at all: keep retrying without waiting for traffic, so /ready recovers.
-                # One timer at a time: a forgotten one would fetch off-schedule, even after exit.
-                self._cancel_retry()
-                self._retry = asyncio.get_running_loop().call_later(backoff, self._start_fetch)
-            logger.warning(
-                "JWKS fetch failed: %s; %s; next attempt in %.0fs",
-                exc,
-                "serving the cached keys" if self._usable() else "requests get 503 until keys load",
-                backoff,
-            )
+            self._failed(started, str(exc))
+            return None
+        except Exception as exc:  # whatever the issuer sent: a failed fetch, never a 500
+            # The type only: the message of an unforeseen error may quote the document.
+            logger.debug("JWKS fetch failed unexpectedly", exc_info=True)
+            self._failed(started, f"unexpected {type(exc).__name__} while loading the keys")
             return None
         finally:
             self._inflight = None
         self._failures = 0
-        self._cancel_retry()
-        self._install(keys)
+        self._cancel_timer()
+        self._install(keys, lifetime)
         return keys
 
-    async def _download(self) -> ParsedKeys:
+    def _failed(self, started: float, reason: str) -> None:
+        self._failures += 1
+        self.failed_fetches += 1
+        backoff = min(
+            FIRST_RETRY_SECONDS * 2 ** (self._failures - 1), self._settings.refresh_cooldown
+        )
+        self._next_fetch_at = started + backoff
+        if self._usable() is None:
+            # No keys at all: keep retrying without waiting for traffic, so /ready recovers.
+            self._cancel_timer()
+            self._schedule_fetch()
+        logger.warning(
+            "JWKS fetch failed: %s; %s; next attempt in %.0fs",
+            reason,
+            "serving the cached keys" if self._usable() else "requests get 503 until keys load",
+            backoff,
+        )
+
+    async def _download(self) -> tuple[ParsedKeys, float]:
         if self._client is None:
             raise JWKSError("the key set is used outside `async with`")
         try:
             async with asyncio.timeout(self._settings.http_timeout):
-                url, document = await fetch_jwks(self._client, self._settings)
+                document = await fetch_jwks(self._client, self._settings)
         except TimeoutError:
             raise JWKSError(f"no answer within {self._settings.http_timeout:g}s") from None
-        keys = parse_jwks(document, self._settings.algorithms)
-        logger.info("JWKS loaded from %s: %s", url, keys.describe())
-        return keys
+        keys = parse_jwks(document.content, self._settings.algorithms)
+        lifetime = self._lifetime(document.max_age)
+        logger.info(
+            "JWKS loaded from %s: %s; fresh for %.0fs", document.url, keys.describe(), lifetime
+        )
+        return keys, lifetime
 
-    def _cancel_retry(self) -> None:
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
+    def _lifetime(self, max_age: float | None) -> float:
+        """How long a key set stays fresh: the issuer's word, within bounds, or the default."""
+        if max_age is None:
+            return self._settings.jwks_cache_ttl
+        return min(max(max_age, self._min_ttl), self._max_ttl)
 
-    def _install(self, keys: ParsedKeys) -> None:
+    def _schedule_fetch(self) -> None:
+        """Start a fetch as soon as one is allowed; one timer at a time, cancelled on exit."""
+        if self._timer is None and self._client is not None:
+            delay = max(0.0, self._next_fetch_at - self._clock())
+            self._timer = asyncio.get_running_loop().call_later(delay, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        self._start_fetch()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _install(self, keys: ParsedKeys, lifetime: float) -> None:
+        # A one-entry cache per key set: each set lives as long as its own answer said.
+        self._fresh = TTLCache(maxsize=1, ttl=lifetime, timer=self._clock)
         self._fresh["keys"] = keys
         self._last_good = keys
         self._loaded_at = self._clock()
-        self._last_good_until = (
-            self._clock() + self._settings.jwks_cache_ttl + self._settings.jwks_max_stale
-        )
+        self._last_good_until = self._clock() + lifetime + self._settings.jwks_max_stale
         self.version += 1

@@ -3,17 +3,45 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+from typing import Final
 from urllib.parse import urlsplit
+
+import httpx
 
 __all__ = ("check_url", "is_loopback")
 
+MAX_PORT: Final = 65535
+# The port is ASCII digits only: Python's and httpx's parsers differ on `+80`, `8_0` or
+# fullwidth digits.
+_AUTHORITY: Final = re.compile(
+    r"(?:[^@]*@)?(?:\[[^\]]*\]|[^:@\[\]]*)(?::(?P<port>[0-9]{0,5}))?", re.A
+)
+
 
 def check_url(url: str) -> str:
-    """Return `url` if it is absolute and https (http only for a loopback host), else raise."""
-    parts = urlsplit(url)
+    """Return `url` if it is absolute and https (http only for a loopback host), else raise.
+
+    The URL must also be one that httpx will request as it is: a port within 1-65535, a host
+    that is a valid (IDNA) name, and the same host for Python's URL parser and httpx's.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed `[` of an IPv6 host
+        raise ValueError(f"{url!r} is not a valid URL: {exc}") from None
     if parts.scheme not in {"https", "http"} or not parts.hostname or any(c.isspace() for c in url):
         raise ValueError(f"{url!r} is not an absolute http(s) URL")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
+    authority = _AUTHORITY.fullmatch(parts.netloc)
+    port = authority and authority["port"]
+    if authority is None or (port and not 1 <= int(port) <= MAX_PORT):
+        raise ValueError(f"{url!r} has an invalid port (a port is a number from 1 to {MAX_PORT})")
+    try:
+        host = httpx.URL(url).host
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        raise ValueError(f"{url!r} is not a valid URL: {exc}") from None
+    if host != parts.hostname:
+        raise ValueError(f"{url!r} is ambiguous: its host reads as {parts.hostname!r} or {host!r}")
+    if parts.scheme == "http" and not is_loopback(host):
         raise ValueError(f"{url!r} must use https (http is allowed only for loopback hosts)")
     return url
 
