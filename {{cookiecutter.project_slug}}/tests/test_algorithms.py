@@ -47,7 +47,7 @@ class TestAllowList:
         """HS* and none are never supported: a JWKS is public, so a shared secret cannot be in it."""
         assert set(SUPPORTED_ALGORITHMS) == {
             *("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"),
-            *("ES256", "ES384", "ES512", "EdDSA"),
+            *("ES256", "ES384", "ES512", "EdDSA", "Ed25519"),
         }
 
     def test_every_algorithm_names_its_key_type(self) -> None:
@@ -145,9 +145,9 @@ class TestEdDSAKey:
         with pytest.raises(JWKError, match="not an Ed25519 key"):
             EdDSAKey(keyring.rsa.public_pem, "EdDSA")
 
-    @pytest.mark.parametrize("algorithm", ["ES256", "RS256", "Ed25519"])
+    @pytest.mark.parametrize("algorithm", ["ES256", "RS256", "Ed448", "eddsa"])
     def test_other_algorithm_is_refused(self, algorithm: str) -> None:
-        """The key class serves EdDSA only."""
+        """The key class serves EdDSA (and its RFC 9864 name Ed25519) only."""
         with pytest.raises(JWKError, match="not EdDSA"):
             EdDSAKey(dict(RFC8037_PUBLIC), algorithm)
 

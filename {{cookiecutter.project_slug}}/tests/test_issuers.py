@@ -49,7 +49,7 @@ class Network:
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         """Route the request to the stub of its host."""
-        return await self.stubs[request.url.host].handle(request)
+        return await self.stubs[request.url.host].transport.handle_async_request(request)
 
 
 class TenantKeys(IssuerStub):

@@ -63,14 +63,14 @@ class TestParseJwks:
     """Which JWKS entries become keys, and for which algorithms."""
 
     def test_each_family_yields_a_key_for_every_algorithm_it_serves(self, keyring: Keyring) -> None:
-        """An RSA key serves RS* and PS*; each curve serves its one ES* algorithm; Ed25519 serves EdDSA."""
+        """RSA serves RS* and PS*; each curve its ES* algorithm; Ed25519 serves EdDSA and Ed25519."""
         keys = parse_jwks({"keys": [key.public_jwk for key in keyring.published]}, ALGORITHMS)
         assert {kid: sorted(algs) for kid, algs in keys.by_kid.items()} == {
             "rsa-1": sorted(RSA_ALGORITHMS),
             "p256-1": ["ES256"],
             "p384-1": ["ES384"],
             "p521-1": ["ES512"],
-            "ed25519-1": ["EdDSA"],
+            "ed25519-1": ["Ed25519", "EdDSA"],
         }
         assert {alg: len(found) for alg, found in keys.by_algorithm.items()} == dict.fromkeys(
             ALGORITHMS, 1
@@ -166,7 +166,15 @@ class TestParseJwks:
         keys = parse_jwks(
             {"keys": [keyring.p256.public_jwk, keyring.ed25519.public_jwk]}, ALGORITHMS
         )
-        assert keys.describe() == "p256-1:ES256, ed25519-1:EdDSA"
+        assert keys.describe() == "p256-1:ES256, ed25519-1:EdDSA,Ed25519"
+
+    @pytest.mark.parametrize("declared", ["EdDSA", "Ed25519"])
+    def test_either_name_of_ed25519_serves_both(self, keyring: Keyring, declared: str) -> None:
+        """A JWK declaring `alg` EdDSA or Ed25519 (RFC 9864) verifies tokens of either name."""
+        item = {**keyring.ed25519.public_jwk, "alg": declared}
+        keys = parse_jwks({"keys": [item]}, ALGORITHMS)
+        assert sorted(keys.by_kid["ed25519-1"]) == ["Ed25519", "EdDSA"]
+        assert keys.by_kid["ed25519-1"]["EdDSA"] is keys.by_kid["ed25519-1"]["Ed25519"]
 
 
 class TestFind:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 import uuid
 from typing import TYPE_CHECKING, Final
@@ -16,7 +17,9 @@ from {{ cookiecutter.package_name }}.auth import (
     InvalidToken,
     KeySet,
     KeysUnavailable,
+    SettingsError,
     TokenVerifier,
+    load_auth_settings,
 )
 from {{ cookiecutter.package_name }}.auth import keys as keys_module
 
@@ -45,7 +48,13 @@ COOLDOWN = 5.0
 MAX_STALE = 86400.0
 MIN_TTL = 60.0
 MAX_TTL = 3600.0
-TIMINGS: Final = {"jwks_cache_ttl": TTL, "refresh_cooldown": COOLDOWN, "jwks_max_stale": MAX_STALE}
+TIMINGS: Final = {
+    "jwks_cache_ttl": TTL,
+    "refresh_cooldown": COOLDOWN,
+    "jwks_max_stale": MAX_STALE,
+    "jwks_cache_min_ttl": MIN_TTL,
+    "jwks_cache_max_ttl": MAX_TTL,
+}
 
 
 @pytest.fixture
@@ -56,13 +65,7 @@ def settings() -> AuthSettings:
 
 def open_keys(stub: IssuerStub, clock: Callable[[], float], **overrides: object) -> KeySet:
     """A key set (not yet entered) for the stub issuer, on `clock`, with the timings above."""
-    return KeySet(
-        auth_settings(**{**TIMINGS, **overrides}),
-        transport=stub.transport,
-        clock=clock,
-        min_ttl=MIN_TTL,
-        max_ttl=MAX_TTL,
-    )
+    return KeySet(auth_settings(**{**TIMINGS, **overrides}), transport=stub.transport, clock=clock)
 
 
 class TestLoading:
@@ -628,8 +631,19 @@ class TestIssuerLifetime:
             clock.advance(1)
             assert not keys.ready
 
-    @pytest.mark.parametrize(("low", "high"), [(0.0, 10.0), (10.0, 5.0), (-1.0, 5.0)])
-    def test_bounds_must_make_sense(self, stub: IssuerStub, low: float, high: float) -> None:
-        """A minimum above the maximum, or not positive, is refused when the key set is made."""
-        with pytest.raises(ValueError, match="need 0 < min_ttl <= max_ttl"):
-            KeySet(auth_settings(), transport=stub.transport, min_ttl=low, max_ttl=high)
+    @pytest.mark.parametrize(
+        ("low", "high", "problem"),
+        [
+            (0.0, 10.0, "greater than 0"),
+            (-1.0, 5.0, "greater than 0"),
+            (10.0, 5.0, "AUTH_JWKS_CACHE_MIN_TTL (10) is above AUTH_JWKS_CACHE_MAX_TTL (5)"),
+        ],
+    )
+    def test_bounds_must_make_sense(
+        self, monkeypatch: pytest.MonkeyPatch, low: float, high: float, problem: str
+    ) -> None:
+        """A minimum above the maximum, or not positive, stops start-up with its explanation."""
+        monkeypatch.setenv("AUTH_JWKS_CACHE_MIN_TTL", str(low))
+        monkeypatch.setenv("AUTH_JWKS_CACHE_MAX_TTL", str(high))
+        with pytest.raises(SettingsError, match=re.escape(problem)):
+            load_auth_settings()

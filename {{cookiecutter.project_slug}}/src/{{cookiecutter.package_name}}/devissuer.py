@@ -44,7 +44,17 @@ logger = logging.getLogger(__name__)
 
 ISSUER_PATH: Final = "/dev-issuer"
 KEY_DIRECTORY: Final = Path(".dev-issuer")
-DEV_ALGORITHMS: Final = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "EdDSA")
+DEV_ALGORITHMS: Final = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "EdDSA",
+    "Ed25519",
+)
 
 _CONNECT_RETRIES: Final = 3  # connection attempts back off 0, 0.5 and 1 s: past the bind
 _KEY_FILES: Final = {"rsa": "rsa.pem", "ec": "ec-p256.pem", "okp": "ed25519.pem"}

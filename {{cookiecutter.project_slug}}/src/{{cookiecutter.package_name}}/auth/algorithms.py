@@ -1,4 +1,4 @@
-"""The signature algorithms the service accepts, and the two python-jose lacks (PS*, EdDSA).
+"""The signature algorithms the service accepts, and those python-jose lacks (PS*, EdDSA/Ed25519).
 
 python-jose verifies RS* and ES* itself. RSASSA-PSS and Ed25519 are added through its
 documented extension point, `jose.jwk.register_key`, so python-jose stays the one JWT library.
@@ -19,19 +19,9 @@ from jose.exceptions import JWKError
 from jose.utils import base64url_decode, base64url_encode
 
 from .ed25519 import check_public_key
+from .rules import SUPPORTED_ALGORITHMS
 
-SUPPORTED_ALGORITHMS: Final = (
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "ES256",
-    "ES384",
-    "ES512",
-    "EdDSA",
-)
+__all__ = ("KEY_TYPES", "SUPPORTED_ALGORITHMS", "EdDSAKey", "RSAPSSKey", "same_algorithm")
 
 # The JWK key type (and curve) that each algorithm needs: RFC 7518 section 3, RFC 8037.
 KEY_TYPES: Final[dict[str, tuple[str, str | None]]] = {
@@ -45,7 +35,15 @@ KEY_TYPES: Final[dict[str, tuple[str, str | None]]] = {
     "ES384": ("EC", "P-384"),
     "ES512": ("EC", "P-521"),
     "EdDSA": ("OKP", "Ed25519"),
+    "Ed25519": ("OKP", "Ed25519"),
 }
+# RFC 9864 names Ed25519 the fully specified algorithm that the polymorphic EdDSA meant.
+_ALIASES: Final = {"Ed25519": "EdDSA"}
+
+
+def same_algorithm(name: object, algorithm: str) -> bool:
+    """Whether `name` (a JWK's `alg`, any JSON) denotes `algorithm` (`EdDSA` and `Ed25519` do)."""
+    return type(name) is str and _ALIASES.get(name, name) == _ALIASES.get(algorithm, algorithm)
 
 
 class RSAPSSKey(CryptographyRSAKey):
@@ -88,7 +86,7 @@ class EdDSAKey(Key):
     """
 
     def __init__(self, key: Any, algorithm: str) -> None:
-        if algorithm != "EdDSA":
+        if not same_algorithm(algorithm, "EdDSA"):
             raise JWKError(f"{algorithm} is not EdDSA")
         self._key: Ed25519PrivateKey | Ed25519PublicKey = _load_ed25519(key)
 
@@ -163,3 +161,4 @@ def _load_ed25519(key: Any) -> Ed25519PrivateKey | Ed25519PublicKey:
 for _algorithm in ("PS256", "PS384", "PS512"):
     jwk.register_key(_algorithm, RSAPSSKey)
 jwk.register_key("EdDSA", EdDSAKey)
+jwk.register_key("Ed25519", EdDSAKey)

@@ -21,7 +21,7 @@ import httpx
 from jose import jwk
 from jose.exceptions import JOSEError
 
-from .algorithms import KEY_TYPES
+from .algorithms import KEY_TYPES, same_algorithm
 from .urls import check_url
 
 if TYPE_CHECKING:
@@ -301,10 +301,17 @@ def build_keys(item: object, algorithms: tuple[str, ...]) -> dict[str, Key]:
             f"alg={printable(item.get('alg'))} fits none of {','.join(algorithms)}"
         )
     public = _public_members(item)
+    built: dict[str, Key] = {}
     try:
-        return {algorithm: jwk.construct(public, algorithm) for algorithm in fitting}
+        for algorithm in fitting:
+            # EdDSA and Ed25519 name one algorithm: one key object serves both names.
+            twin = next(
+                (key for name, key in built.items() if same_algorithm(name, algorithm)), None
+            )
+            built[algorithm] = twin or jwk.construct(public, algorithm)
     except (JOSEError, TypeError, ValueError) as exc:
         raise UnusableKey(_shorten(str(exc))) from None
+    return built
 
 
 def _is_signing_key(item: Mapping[str, Any]) -> bool:
@@ -320,7 +327,8 @@ def _algorithms_for(item: Mapping[str, Any], allowed: Iterable[str]) -> list[str
     return [
         algorithm
         for algorithm in allowed
-        if (declared is None or declared == algorithm) and KEY_TYPES[algorithm] == kind
+        if (declared is None or same_algorithm(declared, algorithm))
+        and KEY_TYPES[algorithm] == kind
     ]
 
 

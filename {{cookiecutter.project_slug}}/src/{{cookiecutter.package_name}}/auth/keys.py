@@ -27,16 +27,15 @@ __all__ = ("KeySet",)
 logger = logging.getLogger(__name__)
 
 FIRST_RETRY_SECONDS: Final = 1.0
-MIN_TTL_SECONDS: Final = 60.0
-MAX_TTL_SECONDS: Final = 86400.0
 
 
 class KeySet:
     """Signing keys of the configured issuer, shared by all requests of one worker.
 
     - One fetch at a time: concurrent callers wait for the fetch under way (single flight).
-    - Fresh for the issuer's `Cache-Control: max-age`, clamped to `min_ttl`..`max_ttl`
-      (`no-store`/`no-cache`: `min_ttl`), or `jwks_cache_ttl` when it sends none; after that
+    - Fresh for the issuer's `Cache-Control: max-age`, clamped to `jwks_cache_min_ttl`..
+      `jwks_cache_max_ttl` (`no-store`/`no-cache`: the minimum), or `jwks_cache_ttl` when it
+      sends none; after that
       the keys are still used while one request refreshes them in the background.
     - An unknown `kid` refreshes at once, but never more often than `refresh_cooldown`: one
       that arrives during the cooldown schedules a single refresh for the cooldown's end, so a
@@ -53,13 +52,9 @@ class KeySet:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
-        min_ttl: float = MIN_TTL_SECONDS,
-        max_ttl: float = MAX_TTL_SECONDS,
     ) -> None:
-        if not 0 < min_ttl <= max_ttl:
-            raise ValueError(f"need 0 < min_ttl <= max_ttl, got {min_ttl:g} and {max_ttl:g}")
         self._settings = settings
-        self._min_ttl, self._max_ttl = min_ttl, max_ttl
+        self._min_ttl, self._max_ttl = settings.jwks_cache_min_ttl, settings.jwks_cache_max_ttl
         self._transport = transport
         self._clock = clock
         self._client: httpx.AsyncClient | None = None

@@ -97,6 +97,7 @@ PROFILES: Final[Mapping[str, Profile]] = MappingProxyType(
                     "ES384",
                     "ES512",
                     "EdDSA",
+                    "Ed25519",
                 ),
                 notes=(
                     "Checks no token type unless token_types is set; set it to `at+jwt` for an "

@@ -32,6 +32,7 @@ SUPPORTED_ALGORITHMS: Final = (
     "ES384",
     "ES512",
     "EdDSA",
+    "Ed25519",
 )
 ALGORITHMS_EXAMPLE: Final = "e.g. RS256,EdDSA"
 ISSUER_EXAMPLE: Final = "e.g. https://auth.example.com/"

@@ -209,8 +209,10 @@ class AuthSettings(_IssuerFieldChecks, BaseSettings):
 
     leeway: float = Field(default=30.0, ge=0, le=300)
     jwks_cache_ttl: float = Field(default=300.0, gt=0)
+    jwks_cache_min_ttl: float = Field(default=60.0, gt=0)
+    jwks_cache_max_ttl: float = Field(default=86400.0, gt=0)
     jwks_max_stale: float = Field(default=86400.0, ge=0)
-    refresh_cooldown: float = Field(default=30.0, gt=0)
+    refresh_cooldown: float = Field(default=5.0, gt=0)
     http_timeout: float = Field(default=5.0, gt=0, le=60)
     max_token_bytes: int = Field(default=8192, ge=512)
     verified_cache_size: int = Field(default=4096, ge=0)
@@ -252,6 +254,15 @@ class AuthSettings(_IssuerFieldChecks, BaseSettings):
                     "give these fields in each AUTH_ISSUERS entry instead"
                 )
         return values
+
+    @model_validator(mode="after")
+    def _check_cache_bounds(self) -> AuthSettings:
+        if self.jwks_cache_min_ttl > self.jwks_cache_max_ttl:
+            raise ValueError(
+                f"AUTH_JWKS_CACHE_MIN_TTL ({self.jwks_cache_min_ttl:g}) is above "
+                f"AUTH_JWKS_CACHE_MAX_TTL ({self.jwks_cache_max_ttl:g})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_issuer_entries(self) -> AuthSettings:
