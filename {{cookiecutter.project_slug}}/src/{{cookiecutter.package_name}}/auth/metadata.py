@@ -36,13 +36,15 @@ def scopes_supported(app: Litestar) -> list[str]:
     """Every scope a route of `app` requires (its scope guards) or declares (`SCOPES_OPT`)."""
     found: set[str] = set()
     for app_route in app.routes:
-        if isinstance(app_route, HTTPRoute):
-            for handler in app_route.route_handlers:
-                found |= required_scopes(handler)
-                found.update(handler.opt.get(SCOPES_OPT, ()))
-        else:
-            for handler in getattr(app_route, "route_handlers", ()):
-                found.update(handler.opt.get(SCOPES_OPT, ()))
+        # An HTTP route holds one handler per method; ASGI and websocket routes hold one.
+        handlers = (
+            app_route.route_handlers
+            if isinstance(app_route, HTTPRoute)
+            else [getattr(app_route, "route_handler", None)]
+        )
+        for handler in handlers:
+            found |= required_scopes(handler)
+            found.update(getattr(handler, "opt", {}).get(SCOPES_OPT, ()))
     return sorted(found)
 
 
