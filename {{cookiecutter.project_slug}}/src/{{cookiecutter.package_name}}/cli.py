@@ -17,6 +17,8 @@ __all__ = ("main",)
 
 PACKAGE = __name__.rpartition(".")[0]
 HAS_MCP_SERVER = find_spec(f"{PACKAGE}.mcp_server") is not None
+# Unset rather than empty: an empty list of claim paths would read no scopes and no roles at all.
+DEV_ISSUER_UNSET = ("AUTH_ROLE_CLAIMS", "AUTH_SCOPE_CLAIMS")
 DEV_ISSUER_ENVIRONMENT = {
     "AUTH_DEV_ISSUER": "1",
     "AUTH_ISSUERS": "[]",
@@ -24,8 +26,6 @@ DEV_ISSUER_ENVIRONMENT = {
     "AUTH_PROFILE": "generic",
     "AUTH_TOKEN_TYPES": "",
     "AUTH_REQUIRED_CLAIMS": "{}",
-    "AUTH_ROLE_CLAIMS": "",
-    "AUTH_SCOPE_CLAIMS": "",
     "AUTH_TENANTS": "",
 }
 
@@ -78,6 +78,8 @@ def dev(*, host: str, port: int, reload: bool) -> None:
 
     # The dev issuer stands in for every configured one, with the generic profile's rules.
     os.environ.update(DEV_ISSUER_ENVIRONMENT)
+    for name in DEV_ISSUER_UNSET:
+        os.environ.pop(name, None)
     os.environ["AUTH_ISSUER"] = issuer_url(host, port)
     resource = dev_resource(host, port)
     if resource:
