@@ -62,6 +62,11 @@ class Variant:
         return str(self.answer("docker", True)).lower() in TRUE_WORDS
 
     @property
+    def mcp_server(self) -> bool:
+        """Whether the MCP endpoint is wanted, normalised like a CLI string."""
+        return str(self.answer("mcp_server", False)).lower() in TRUE_WORDS
+
+    @property
     def github_actions(self) -> bool:
         """Whether a GitHub Actions workflow is wanted, normalised like a CLI string."""
         return str(self.answer("github_actions", True)).lower() in TRUE_WORDS
@@ -73,7 +78,12 @@ VARIANTS: dict[str, Variant] = {
         Variant("default"),
         Variant(
             "py312-minimal",
-            {"python_version": "3.12", "docker": False, "github_actions": False},
+            {
+                "python_version": "3.12",
+                "docker": False,
+                "github_actions": False,
+                "mcp_server": True,
+            },
         ),
         Variant(
             "py313",

@@ -116,7 +116,6 @@ class TestRoutes:
             "scheme": "bearer",
             "bearerFormat": "JWT",
         }
-        assert schema["security"] == [{"BearerToken": []}]
         assert {"/health", "/ready", "/protected", "/admin"} <= set(schema["paths"])
 
     async def test_excluded_path_needs_no_token(self, stub: IssuerStub) -> None:
@@ -148,7 +147,7 @@ class TestRoutes:
             for headers in ({}, bearer(keyring.token(scope="admin"))):
                 response = await client.get("/open/report", headers=headers)
                 assert response.status_code == 401
-                assert response.headers["WWW-Authenticate"] == 'Bearer realm="tests"'
+                assert response.headers["WWW-Authenticate"] == 'Bearer realm="tests", scope="admin"'
                 assert "secret" not in response.text
 
     @pytest.mark.parametrize("settings", [{"exclude_paths": ()}], indirect=True)

@@ -99,6 +99,7 @@ class TestToken:
     ) -> None:
         """The token names the dev key and carries the issuer for `--port`, sub, scope, aud and expiry."""
         monkeypatch.setenv("AUTH_AUDIENCE", AUDIENCE)
+        monkeypatch.setenv("AUTH_RESOURCE", "")  # with an MCP endpoint, `dev` has a resource
         arguments = ["--port", "9123", "--sub", "alice", "--scope", "read", "--scope", "write"]
         result = runner.invoke(cli, ["token", *arguments, "--lifetime", "600"])
         assert result.exit_code == 0, result.output
@@ -112,8 +113,9 @@ class TestToken:
         assert claims["exp"] - claims["iat"] == 600
         assert abs(claims["exp"] - (time.time() + 600)) < 5
 
-    def test_defaults(self, runner: CliRunner) -> None:
-        """Without options: subject `dev-user`, no scope, no audience, an hour, port 8000."""
+    def test_defaults(self, runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without options (and no resource): subject `dev-user`, no scope, no audience, an hour."""
+        monkeypatch.setenv("AUTH_RESOURCE", "")
         result = runner.invoke(cli, ["token"])
         assert result.exit_code == 0, result.output
         claims = jwt.get_unverified_claims(result.stdout.strip())

@@ -356,7 +356,7 @@ class TestScopes:
         assert response.json()["message"] == "Admin access granted"
 
     async def test_scope_check_needs_a_valid_token_first(self, client: Client) -> None:
-        """Without a token, `/admin` is 401, not 403."""
+        """Without a token, `/admin` is 401, not 403, naming the scope it needs."""
         response = await client.get("/admin")
         assert response.status_code == 401
-        assert response.headers["WWW-Authenticate"] == MISSING
+        assert response.headers["WWW-Authenticate"] == f'{MISSING}, scope="admin"'

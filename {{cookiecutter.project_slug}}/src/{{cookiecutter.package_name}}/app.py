@@ -10,6 +10,9 @@ from litestar.openapi import OpenAPIConfig
 
 from .auth import JWKSAuth, SettingsError, load_auth_settings
 from .logs import configure_logging
+{%- if cookiecutter.__mcp_server %}
+from .mcp_server import MCPEndpoint
+{%- endif %}
 from .observability import Observability
 from .routes import Routes
 from .settings import ServiceSettings, load_service_settings
@@ -39,7 +42,13 @@ def create_app(
     auth = JWKSAuth(settings or load_auth_settings(), jwks_transport=jwks_transport)
     return Litestar(
         route_handlers=[Routes, *route_handlers],
-        plugins=[auth, Observability(service, auth.issuers, {{ cookiecutter.project_slug | tojson }})],
+        plugins=[
+            auth,
+            Observability(service, auth.issuers, {{ cookiecutter.project_slug | tojson }}),
+{%- if cookiecutter.__mcp_server %}
+            MCPEndpoint({{ cookiecutter.project_name | tojson }}, auth.issuers),
+{%- endif %}
+        ],
         logging_config=None,
         openapi_config=OpenAPIConfig(title={{ cookiecutter.project_name | tojson }}, version=VERSION),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from importlib.util import find_spec
 
 import click
 import uvicorn
@@ -17,6 +18,7 @@ from .settings import load_service_settings
 __all__ = ("main",)
 
 PACKAGE = __name__.rpartition(".")[0]
+HAS_MCP_SERVER = find_spec(f"{PACKAGE}.mcp_server") is not None
 # The dev issuer stands in for every configured one, with the generic profile's rules:
 # an empty claims list means the profile's own.
 DEV_ISSUER_ENVIRONMENT = {
@@ -128,6 +130,9 @@ def dev(*, host: str, port: int, reload: bool) -> None:
 
     os.environ.update(DEV_ISSUER_ENVIRONMENT)
     os.environ["AUTH_ISSUER"] = issuer_url(host, port)
+    resource = dev_resource(host, port)
+    if resource:
+        os.environ["AUTH_RESOURCE"] = resource
     load_auth_settings()
     uvicorn.run(
         f"{PACKAGE}.devissuer:create_dev_app",
@@ -143,7 +148,12 @@ def dev(*, host: str, port: int, reload: bool) -> None:
 @click.option("--subject", "--sub", default="dev-user", show_default=True, help="The `sub` claim.")
 @click.option("--scope", "scopes", multiple=True, help="A scope to grant; repeat for several.")
 @click.option("--role", "roles", multiple=True, help="A role (`roles` claim); repeat for several.")
-@click.option("--audience", "audiences", multiple=True, help="`aud` (default: AUTH_AUDIENCE).")
+@click.option(
+    "--audience",
+    "audiences",
+    multiple=True,
+    help="`aud` (default: the resource `dev` serves, else AUTH_AUDIENCE).",
+)
 @click.option(
     "--lifetime", default=3600, show_default=True, help="Seconds until the token expires."
 )
@@ -194,11 +204,25 @@ def token(
             subject=subject,
             scopes=scopes,
             roles=roles,
-            audience=audiences or settings.audience,
+            audience=audiences or default_audience(settings.audience, dev_resource(host, port)),
             lifetime=lifetime,
             algorithm=algorithm,
         )
     )
+
+
+def default_audience(audience: tuple[str, ...], resource: str | None) -> tuple[str, ...]:
+    """What `token` puts in `aud`: the resource the `dev` service is, or else the audiences."""
+    return (resource,) if resource else audience
+
+
+def dev_resource(host: str, port: int) -> str | None:
+    """`AUTH_RESOURCE` under `dev`: as set (empty: none), else the MCP endpoint's URL if any."""
+    from .devissuer import ISSUER_PATH, issuer_url
+
+    if "AUTH_RESOURCE" in os.environ or not HAS_MCP_SERVER:
+        return os.environ.get("AUTH_RESOURCE") or None
+    return issuer_url(host, port).removesuffix(ISSUER_PATH) + "/mcp"
 
 
 @cli.command()

@@ -26,17 +26,21 @@ class AuthError(Exception):
         super().__init__(reason)
         self.reason = reason
 
-    def challenge(self, realm: str) -> str:
-        """The `WWW-Authenticate` value (RFC 6750 section 3)."""
+    def challenge(self, realm: str, **params: str) -> str:
+        """The `WWW-Authenticate` value (RFC 6750 section 3), with `params` (`scope`, ...) added.
+
+        Parameters with an empty value are left out.
+        """
         parts = [f'Bearer realm="{realm}"']
         if self.error:
             parts.append(f'error="{self.error}"')
             parts.append(f'error_description="{self.description}"')
+        parts.extend(f'{name}="{value}"' for name, value in params.items() if value)
         return ", ".join(parts)
 
-    def headers(self, realm: str) -> dict[str, str]:
-        """Response headers for this outcome."""
-        return {"WWW-Authenticate": self.challenge(realm)}
+    def headers(self, realm: str, **params: str) -> dict[str, str]:
+        """Response headers for this outcome; `params` go into the challenge."""
+        return {"WWW-Authenticate": self.challenge(realm, **params)}
 
 
 class MissingToken(AuthError):
@@ -67,8 +71,8 @@ class InsufficientScope(AuthError):
         super().__init__("insufficient_scope")
         self.required = required
 
-    def challenge(self, realm: str) -> str:
-        return f'{super().challenge(realm)}, scope="{" ".join(sorted(self.required))}"'
+    def challenge(self, realm: str, **params: str) -> str:
+        return super().challenge(realm, **{"scope": " ".join(sorted(self.required)), **params})
 
 
 class InsufficientRole(AuthError):
@@ -93,5 +97,5 @@ class KeysUnavailable(AuthError):
         super().__init__("keys_unavailable")
         self.retry_after = retry_after
 
-    def headers(self, realm: str) -> dict[str, str]:
-        return {**super().headers(realm), "Retry-After": str(self.retry_after)}
+    def headers(self, realm: str, **params: str) -> dict[str, str]:
+        return {**super().headers(realm, **params), "Retry-After": str(self.retry_after)}

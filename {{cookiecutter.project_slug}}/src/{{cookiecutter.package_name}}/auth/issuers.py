@@ -72,7 +72,7 @@ class IssuerRegistry:
                     name=entry.issuer,
                     keys=KeySet(settings.for_issuer(entry), transport=transport, clock=clock),
                     algorithms=frozenset(entry.allowed_algorithms),
-                    rules=entry.claim_rules(),
+                    rules=entry.claim_rules(settings.resource),
                 )
                 for entry in settings.issuer_entries()
             ]

@@ -14,12 +14,16 @@ from litestar.plugins import InitPluginProtocol
 
 from .errors import AuthError
 from .issuers import IssuerRegistry
+from .metadata import metadata_document, metadata_router, scopes_supported
 from .middleware import BearerTokenMiddleware
+from .openapi import document_authentication
 from .refusals import RefusalHandler
+from .resource import metadata_url
 from .verify import TokenVerifier
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from typing import Any
 
     import httpx
     from litestar import Litestar
@@ -38,8 +42,9 @@ class JWKSAuth(InitPluginProtocol):
     """Verifies every request's bearer token against the trusted issuers' JWKS.
 
     `on_app_init` adds the authentication middleware, the lifespan that loads the issuers'
-    keys, the handler that answers refusals (guards' included), the OpenAPI security scheme,
-    and the `issuers` dependency (the `IssuerRegistry`, for readiness checks).
+    keys, the handler that answers refusals (guards' included), the OpenAPI security scheme
+    with each operation's refusals, the `issuers` dependency (the `IssuerRegistry`, for
+    readiness checks) and, with `AUTH_RESOURCE` set, the protected resource metadata routes.
     """
 
     def __init__(
@@ -49,10 +54,12 @@ class JWKSAuth(InitPluginProtocol):
         self.settings = settings
         self.issuers = IssuerRegistry.from_settings(settings, transport=jwks_transport)
         self.verifier = TokenVerifier(settings, self.issuers)
+        self._metadata: dict[str, Any] | None = None
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Wire authentication into the app being built."""
-        refuse = RefusalHandler(self.settings.realm)
+        resource = self.settings.resource
+        refuse = RefusalHandler(self.settings.realm, metadata_url(resource) if resource else None)
         app_config.middleware.append(
             DefineMiddleware(
                 BearerTokenMiddleware,
@@ -64,14 +71,34 @@ class JWKSAuth(InitPluginProtocol):
         app_config.exception_handlers[AuthError] = refuse
         app_config.lifespan.append(self._load_keys)
         app_config.dependencies["issuers"] = Provide(lambda: self.issuers, sync_to_thread=False)
+        app_config.on_startup.append(self._describe)
+        if resource:
+            app_config.route_handlers.append(metadata_router(resource, self.metadata))
         if app_config.openapi_config is not None:
             openapi = app_config.openapi_config = copy(app_config.openapi_config)
             scheme = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
             components = openapi.components
             others = components if isinstance(components, list) else [components]
             openapi.components = [Components(security_schemes={SECURITY_SCHEME: scheme}), *others]
-            openapi.security = [*(openapi.security or []), {SECURITY_SCHEME: []}]
         return app_config
+
+    def metadata(self, app: Litestar) -> dict[str, Any]:
+        """The protected resource metadata, with the scopes that `app`'s routes require."""
+        if self._metadata is None:
+            self._metadata = metadata_document(self.settings, scopes_supported(app))
+        return self._metadata
+
+    def _describe(self, app: Litestar) -> None:
+        """Once the routes are known: the metadata's scopes, and each operation's security."""
+        if self.settings.resource:
+            self.metadata(app)
+        if app.openapi_config is not None:
+            document_authentication(
+                app.openapi_schema,
+                app.routes,
+                SECURITY_SCHEME,
+                self.settings.exclusion_patterns(),
+            )
 
     @asynccontextmanager
     async def _load_keys(self, _: Litestar) -> AsyncIterator[None]:
@@ -83,7 +110,7 @@ class JWKSAuth(InitPluginProtocol):
                 ",".join(entry.allowed_algorithms),
                 entry.jwks_url or "OpenID discovery",
             )
-            if not entry.audience:
+            if not entry.audience and not self.settings.resource:
                 logger.warning(
                     "no audience is set for issuer %s: the audience (aud) of its tokens is NOT "
                     "checked, so any token it issued is accepted, whoever it was meant for. "

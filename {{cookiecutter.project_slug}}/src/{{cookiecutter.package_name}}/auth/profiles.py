@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Final
 
 from .errors import InvalidToken
+from .resource import canonical_uri
 
 __all__ = (
     "ANY_STRING",
@@ -284,7 +285,9 @@ class ClaimRules:
     issuer_template: str | None
     tenants: frozenset[str]
     audiences: frozenset[str]
-    """Empty: the audience is not checked."""
+    """Accepted audiences, compared exactly; empty (and no `resources`): not checked."""
+    resources: frozenset[str] = frozenset()
+    """This service's resource URIs (RFC 8707) in canonical form, also accepted as audiences."""
     audience_claims: tuple[str, ...]
     token_types: frozenset[str]
     """Normalized media types (`application/at+jwt`); empty: `typ` is not checked."""
@@ -308,16 +311,21 @@ class ClaimRules:
         token_types: Sequence[str] | None = None,
         access_token_claims: Mapping[str, Accepted] | None = None,
         required_claims: Mapping[str, Accepted] | None = None,
+        resource: str | None = None,
     ) -> ClaimRules:
         """The rules for `issuer`: each argument left as None takes the profile's default.
 
-        `clients` replace `<client>` in role paths (default: the audiences).
+        `clients` replace `<client>` in role paths (default: the audiences). `resource`, this
+        service's URI, is accepted in `aud` besides the audiences, compared in canonical form.
 
         Raises:
             ValueError: an invalid setting (the message says which and why).
         """
         validate_issuer(issuer, tenants)
-        if profile.requires_audience and not audiences:
+        canonical_resource = canonical_uri(resource) if resource else None
+        if resource and canonical_resource is None:
+            raise ValueError(f"the resource {resource!r} is not an http(s) URI")
+        if profile.requires_audience and not audiences and not resource:
             raise ValueError(
                 f"the {profile.name} profile needs an audience ({profile.audience_hint}): "
                 "without one, tokens issued to any client would be accepted"
@@ -328,7 +336,7 @@ class ClaimRules:
             "audience claim",
             profile.audience_claims if audience_claims is None else audience_claims,
         )
-        if audiences and not chosen_audience_claims:
+        if (audiences or resource) and not chosen_audience_claims:
             raise ValueError("audiences are configured but no claim is named to carry them")
         types = profile.token_types if token_types is None else token_types
         return cls(
@@ -336,6 +344,7 @@ class ClaimRules:
             issuer_template=template,
             tenants=frozenset(tenants),
             audiences=frozenset(_names("audience", audiences)),
+            resources=frozenset(filter(None, (canonical_resource,))),
             audience_claims=chosen_audience_claims,
             token_types=frozenset(_checked_media_type(value) for value in types),
             access_token_claims=_rules(
@@ -381,7 +390,7 @@ class ClaimRules:
         for name, values in self.access_token_claims:
             if not _matches(claims, name, values):
                 raise InvalidToken("not_an_access_token")
-        if self.audiences and not self._audience_matches(claims):
+        if (self.audiences or self.resources) and not self._audience_matches(claims):
             raise InvalidToken("wrong_audience")
         for name, values in self.required_claims:
             if not _matches(claims, name, values):
@@ -420,11 +429,16 @@ class ClaimRules:
             if value is _MISSING:
                 continue
             if type(value) is str:
-                return value in self.audiences
-            return type(value) is list and not self.audiences.isdisjoint(
-                item for item in value if type(item) is str
+                return self._accepts(value)
+            return type(value) is list and any(
+                type(item) is str and self._accepts(item) for item in value
             )
         return False
+
+    def _accepts(self, audience: str) -> bool:
+        return audience in self.audiences or (
+            bool(self.resources) and canonical_uri(audience) in self.resources
+        )
 
 
 _MISSING: Final = object()

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from litestar import Request, Response
 
+from .guards import required_scopes
+
 if TYPE_CHECKING:
     from .errors import AuthError
 
@@ -19,10 +21,16 @@ REFUSAL_REASON_KEY: Final = "auth_failure_reason"
 
 
 class RefusalHandler:
-    """Turns an `AuthError` into its response; also the app's exception handler for guards."""
+    """Turns an `AuthError` into its response; also the app's exception handler for guards.
 
-    def __init__(self, realm: str) -> None:
+    Challenges name the `scope` that the route's scope guards require (RFC 6750 section 3) and,
+    when given, the `resource_metadata` URL (RFC 9728 section 5.1).
+    """
+
+    def __init__(self, realm: str, resource_metadata: str | None = None) -> None:
         self._realm = realm
+        self._resource_metadata = resource_metadata
+        self._scopes: dict[int, str] = {}
 
     def __call__(self, request: Request[Any, Any, Any], error: AuthError) -> Response[Any]:
         # DEBUG: the access line already carries the reason; this one costs time under attack.
@@ -38,5 +46,18 @@ class RefusalHandler:
         return Response(
             {"status_code": error.status_code, "detail": error.description},
             status_code=error.status_code,
-            headers=error.headers(self._realm),
+            headers=error.headers(self._realm, **self._challenge_params(request)),
         )
+
+    def _challenge_params(self, request: Request[Any, Any, Any]) -> dict[str, str]:
+        params = {}
+        # Refusals under attack come fast: the scopes of each route are gathered once.
+        handler = request.scope.get("route_handler")
+        scope = self._scopes.get(id(handler))
+        if scope is None:
+            scope = self._scopes[id(handler)] = " ".join(sorted(required_scopes(handler)))
+        if scope:
+            params["scope"] = scope
+        if self._resource_metadata is not None:
+            params["resource_metadata"] = self._resource_metadata
+        return params

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from . import rules
 from .profiles import TENANT_PLACEHOLDER, ClaimRules, get_profile
+from .resource import check_resource
 from .urls import check_url
 
 __all__ = (
@@ -28,6 +29,7 @@ DEFAULT_AUDIENCE = {{ cookiecutter.audience | tojson }}
 DEFAULT_ALGORITHMS = {{ cookiecutter.algorithms | tojson }}
 DEFAULT_PROFILE = {{ cookiecutter.issuer_profile | tojson }}
 DEFAULT_REALM = {{ cookiecutter.project_slug | tojson }}
+DEFAULT_RESOURCE_NAME = {{ cookiecutter.project_name | tojson }}
 
 PATH_PREFIX = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+/?")
 # RFC 7235 quoted-string content without quote and backslash, so it never needs escaping.
@@ -173,8 +175,8 @@ class IssuerSettings(_IssuerFieldChecks, BaseModel):
         """The configured algorithms, or the profile's when none are configured."""
         return self.algorithms or get_profile(self.profile).default_algorithms
 
-    def claim_rules(self) -> ClaimRules:
-        """The profile's claim policy with this entry's overrides."""
+    def claim_rules(self, resource: str | None = None) -> ClaimRules:
+        """The profile's claim policy with this entry's overrides; `resource` is also an audience."""
         return ClaimRules.from_profile(
             get_profile(self.profile),
             issuer=self.issuer,
@@ -184,6 +186,7 @@ class IssuerSettings(_IssuerFieldChecks, BaseModel):
             scope_claims=self.scope_claims,
             token_types=self.token_types,
             required_claims=self.required_claims,
+            resource=resource,
         )
 
 
@@ -219,6 +222,10 @@ class AuthSettings(_IssuerFieldChecks, BaseSettings):
     verified_cache_ttl: float = Field(default=60.0, ge=0)
     exclude_paths: CommaSeparated = ("/schema",)
     realm: str = DEFAULT_REALM
+    resource: str | None = None
+    """`AUTH_RESOURCE`: this service's URI; set, it is published (RFC 9728) and required in `aud`."""
+    resource_name: str = Field(default=DEFAULT_RESOURCE_NAME, min_length=1, max_length=200)
+    """The human-readable name the protected resource metadata gives this service."""
 
     _split_prefixes = field_validator("exclude_paths", mode="before")(_listed)
 
@@ -232,6 +239,13 @@ class AuthSettings(_IssuerFieldChecks, BaseSettings):
                     "(it matches whole path segments: /schema covers /schema/... but not /schemas)"
                 )
         return value
+
+    @field_validator("resource", mode="before")
+    @classmethod
+    def _check_resource(cls, value: Any) -> Any:
+        if value in (None, ""):
+            return None
+        return check_resource(value) if isinstance(value, str) else value
 
     @field_validator("realm")
     @classmethod
