@@ -226,15 +226,25 @@ def dev_resource(host: str, port: int) -> str | None:
 
 
 @cli.command()
-def doctor() -> None:
+@click.option(
+    "--token",
+    "token",
+    default=None,
+    help="Check this token as the service would and name every reason it would be refused.",
+)
+def doctor(*, token: str | None) -> None:
     """Check every configured issuer for real and explain what would make tokens fail."""
     from .doctor import diagnose
+    from .explain import explain_token
 
     settings = load_auth_settings()
-    ok = True
-    for entry in settings.issuer_entries():
-        report = asyncio.run(diagnose(settings.for_issuer(entry)))
+    if token is not None:
+        reports = [asyncio.run(explain_token(settings, token))]
+    else:
+        reports = [
+            asyncio.run(diagnose(settings.for_issuer(entry))) for entry in settings.issuer_entries()
+        ]
+    for report in reports:
         for line in report.lines:
             click.echo(line)
-        ok = ok and report.ok
-    sys.exit(0 if ok else 1)
+    sys.exit(0 if all(report.ok for report in reports) else 1)
