@@ -768,10 +768,10 @@ IDENTITY_KID: Final = "identity-point"  # issuer_server.IDENTITY_KID
 
 
 def fetch_failures(service: Service) -> float:
-    """The service's `jwks_fetch_failures_total`, read from /metrics."""
+    """The service's `jwks_fetch_failures_total` of its one issuer, read from /metrics."""
     for line in service.expect("/metrics", 200).text.splitlines():
-        if line.startswith("jwks_fetch_failures_total "):
-            return float(line.split()[1])
+        if line.startswith("jwks_fetch_failures_total{issuer="):
+            return float(line.split()[-1])
     raise AssertionError("no jwks_fetch_failures_total in /metrics")
 
 
