@@ -20,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jose import jwk, jws, jwt
+from litestar import get
 from litestar.testing import AsyncTestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
@@ -355,6 +356,27 @@ def raw_response(
 def stub(keyring: Keyring) -> IssuerStub:
     """An issuer that publishes one key per algorithm family."""
     return IssuerStub(key.public_jwk for key in keyring.published)
+
+
+@get("/broken", exclude_from_auth=True, sync_to_thread=False)
+def broken() -> None:
+    """A route that fails, for the error paths of logs and metrics."""
+    raise RuntimeError("boom")
+
+
+def service_app(stub: IssuerStub, **service: Any) -> Litestar:
+    """The real app on the stub issuer, with these `ServiceSettings`, and the `/broken` route."""
+    return create_app(
+        auth_settings(),
+        service=ServiceSettings(_env_file=None, **service),
+        jwks_transport=stub.transport,
+        route_handlers=[broken],
+    )
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The `Authorization` header for `token`."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 def auth_settings(**overrides: Any) -> AuthSettings:

@@ -14,7 +14,16 @@ from litestar.testing import AsyncTestClient
 
 from {{ cookiecutter.package_name }}.auth import requires_scopes
 
-from .conftest import DISCOVERY_PATH, ISSUER, JWKS_PATH, OMIT, auth_settings, build_app, eventually
+from .conftest import (
+    DISCOVERY_PATH,
+    ISSUER,
+    JWKS_PATH,
+    OMIT,
+    auth_settings,
+    bearer,
+    build_app,
+    eventually,
+)
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -53,11 +62,6 @@ def tenant_orders() -> dict[str, str]:
 def open_but_guarded() -> dict[str, str]:
     """A route excluded from authentication by mistake, yet guarded by a scope."""
     return {"report": "secret"}
-
-
-def bearer(token: str) -> dict[str, str]:
-    """The `Authorization` header for `token`."""
-    return {"Authorization": f"Bearer {token}"}
 
 
 class TestRoutes:

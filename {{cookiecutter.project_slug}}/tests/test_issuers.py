@@ -24,7 +24,7 @@ from {{ cookiecutter.package_name }}.auth import (
 )
 from {{ cookiecutter.package_name }}.settings import ServiceSettings
 
-from .conftest import AUDIENCE, ISSUER, REALM, IssuerStub, claims
+from .conftest import AUDIENCE, ISSUER, REALM, IssuerStub, bearer, claims
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -358,11 +358,6 @@ def service_app(settings: AuthSettings, network: Network) -> Litestar:
     return create_app(
         settings, service=ServiceSettings(_env_file=None), jwks_transport=network.transport
     )
-
-
-def bearer(token: str) -> dict[str, str]:
-    """The `Authorization` header for `token`."""
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_readme_example_of_several_issuers_loads(monkeypatch: pytest.MonkeyPatch) -> None:

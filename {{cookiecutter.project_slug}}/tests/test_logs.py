@@ -18,7 +18,7 @@ from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.logs import ConsoleFormatter, JSONFormatter, configure_logging
 from {{ cookiecutter.package_name }}.settings import ServiceSettings
 
-from .conftest import auth_settings, claims
+from .conftest import auth_settings, bearer, claims
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -76,11 +76,6 @@ def record(
         sys.exc_info() if exc_info else None,
         extra=None if fields is None else {"fields": fields},
     )
-
-
-def bearer(token: str) -> dict[str, str]:
-    """The `Authorization` header for `token`."""
-    return {"Authorization": f"Bearer {token}"}
 
 
 def access_fields(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:

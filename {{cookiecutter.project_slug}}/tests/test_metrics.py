@@ -6,15 +6,11 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from litestar import get
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.settings import ServiceSettings
-
-from .conftest import ISSUER, auth_settings
+from .conftest import ISSUER, bearer, service_app
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -22,27 +18,6 @@ if TYPE_CHECKING:
     from .conftest import IssuerStub, Keyring
 
     Client = AsyncTestClient[Litestar]
-
-
-@get("/broken", exclude_from_auth=True, sync_to_thread=False)
-def broken() -> None:
-    """A route that fails, for the error metrics."""
-    raise RuntimeError("boom")
-
-
-def service_app(stub: IssuerStub, **service: Any) -> Litestar:
-    """The real app on the stub issuer, with these `ServiceSettings` (and none from `.env`)."""
-    return create_app(
-        auth_settings(),
-        service=ServiceSettings(_env_file=None, **service),
-        jwks_transport=stub.transport,
-        route_handlers=[broken],
-    )
-
-
-def bearer(token: str) -> dict[str, str]:
-    """The `Authorization` header for `token`."""
-    return {"Authorization": f"Bearer {token}"}
 
 
 def sample(text: str, name: str, **labels: str) -> float | None:

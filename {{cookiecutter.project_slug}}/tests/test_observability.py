@@ -8,43 +8,17 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 import pytest
-from litestar import get
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.observability import FLUSH_SECONDS, UNMATCHED
-from {{ cookiecutter.package_name }}.settings import ServiceSettings
 
-from .conftest import auth_settings
+from .conftest import service_app
 
 if TYPE_CHECKING:
-    from litestar import Litestar
-
     from .conftest import IssuerStub, Keyring
 
 ODD_HOSTS: Final = [b"x:65536", b"x:-1", b"[::1]:x", b"[::1", b"x:99999999999999999999"]
-
-
-@get("/broken", exclude_from_auth=True, sync_to_thread=False)
-def broken() -> None:
-    """A route that fails."""
-    raise RuntimeError("boom")
-
-
-def service_app(stub: IssuerStub, **service: Any) -> Litestar:
-    """The real app on the stub issuer, with these `ServiceSettings` (and none from `.env`)."""
-    return create_app(
-        auth_settings(),
-        service=ServiceSettings(_env_file=None, **service),
-        jwks_transport=stub.transport,
-        route_handlers=[broken],
-    )
-
-
-def bearer(token: str) -> dict[str, str]:
-    """The `Authorization` header for `token`."""
-    return {"Authorization": f"Bearer {token}"}
 
 
 def access_fields(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from {{ cookiecutter.package_name }}.auth import AuthSettings
 from {{ cookiecutter.package_name }}.auth.resource import canonical_uri, metadata_paths, metadata_url
 
-from .conftest import AUDIENCE, auth_settings, build_app
+from .conftest import AUDIENCE, auth_settings, bearer, build_app
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -25,11 +25,6 @@ if TYPE_CHECKING:
 
 RESOURCE: Final = "https://api.test/mcp"
 METADATA: Final = "https://api.test/.well-known/oauth-protected-resource/mcp"
-
-
-def bearer(token: str) -> dict[str, str]:
-    """The `Authorization` header for `token`."""
-    return {"Authorization": f"Bearer {token}"}
 
 
 @get("/reports", guards=[], sync_to_thread=False, opt={"scopes_supported": ["reports:read"]})

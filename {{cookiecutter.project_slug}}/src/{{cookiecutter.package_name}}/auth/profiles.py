@@ -13,6 +13,7 @@ from typing import Final
 
 from .errors import InvalidToken
 from .resource import canonical_uri
+from .rules import SUPPORTED_ALGORITHMS
 
 __all__ = (
     "ANY_STRING",
@@ -87,19 +88,7 @@ PROFILES: Final[Mapping[str, Profile]] = MappingProxyType(
         for profile in (
             Profile(
                 name="generic",
-                default_algorithms=(
-                    "RS256",
-                    "RS384",
-                    "RS512",
-                    "PS256",
-                    "PS384",
-                    "PS512",
-                    "ES256",
-                    "ES384",
-                    "ES512",
-                    "EdDSA",
-                    "Ed25519",
-                ),
+                default_algorithms=SUPPORTED_ALGORITHMS,
                 notes=(
                     "Checks no token type unless token_types is set; set it to `at+jwt` for an "
                     "RFC 9068 issuer so that its ID tokens are refused."
