@@ -6,9 +6,9 @@ from importlib.metadata import version
 from typing import TYPE_CHECKING, Final
 
 from litestar import Litestar
-from litestar.openapi import OpenAPIConfig
 
 from .auth import JWKSAuth, SettingsError, load_auth_settings
+from .docs import openapi_config
 from .logs import configure_logging
 {%- if cookiecutter.__mcp_server %}
 from .mcp_server import MCPEndpoint
@@ -50,7 +50,7 @@ def create_app(
 {%- endif %}
         ],
         logging_config=None,
-        openapi_config=OpenAPIConfig(title={{ cookiecutter.project_name | tojson }}, version=VERSION),
+        openapi_config=openapi_config(title={{ cookiecutter.project_name | tojson }}, version=VERSION),
     )
 
 
