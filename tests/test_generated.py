@@ -96,7 +96,10 @@ from PACKAGE.settings import ServiceSettings
 private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 signer = jwk.construct(private, "RS256")
 public = {**signer.public_key().to_dict(), "kid": "k1"}
-keys = httpx.MockTransport(lambda request: httpx.Response(200, json={"keys": [public]}))
+async def answer(request):
+    return httpx.Response(200, json={"keys": [public]})
+
+keys = httpx.MockTransport(answer)
 settings = AuthSettings(
     issuer="https://issuer.test", audience=(), jwks_url="https://issuer.test/keys",
     algorithms=("RS256",), _env_file=None,

@@ -286,6 +286,26 @@ class TestFetch:
                 await discover_jwks_url(client, ISSUER)
 
 
+class TestAnswerReadWhole:
+    """An in-process transport (a plain `httpx.MockTransport`) hands over bodies already read."""
+
+    async def test_body_read_whole_is_used(self, keyring: Keyring) -> None:
+        """A JWKS answered whole is read like a streamed one."""
+        jwks = {"keys": [keyring.rsa.public_jwk]}
+        transport = httpx.MockTransport(lambda _: httpx.Response(200, json=jwks))
+        async with httpx.AsyncClient(transport=transport) as client:
+            document = await get_json(client, "https://issuer.test/keys")
+        assert document.content == jwks
+
+    async def test_body_read_whole_is_still_capped(self) -> None:
+        """A body answered whole past `MAX_DOCUMENT_BYTES` is refused too."""
+        body = {"keys": [], "padding": "x" * MAX_DOCUMENT_BYTES}
+        transport = httpx.MockTransport(lambda _: httpx.Response(200, json=body))
+        async with httpx.AsyncClient(transport=transport) as client:
+            with pytest.raises(JWKSError, match="returned more than"):
+                await get_json(client, "https://issuer.test/keys")
+
+
 class TestGarbage:
     """Every broken answer is a `JWKSError` whose message names the problem."""
 

@@ -165,16 +165,13 @@ async def get_json(client: httpx.AsyncClient, url: str) -> Document:
                 raise _NotFound(f"{url} answered HTTP 404")
             if response.status_code != httpx.codes.OK:
                 raise JWKSError(f"{url} answered HTTP {response.status_code}, expected 200")
-            decoder = _Decoder(
-                url, response.headers.get_list("Content-Encoding", split_commas=True)
-            )
-            sent = 0
-            async for chunk in response.aiter_raw():
-                sent += len(chunk)
-                if sent > MAX_DOCUMENT_BYTES:
+            if response.is_stream_consumed:
+                # Answered whole and already decoded, as by `httpx.MockTransport` in tests.
+                body = response.content
+                if len(body) > MAX_DOCUMENT_BYTES:
                     raise JWKSError(f"{url} returned more than {MAX_DOCUMENT_BYTES} bytes")
-                decoder.feed(chunk)
-            body = decoder.finish()
+            else:
+                body = await _read_bounded(url, response)
             max_age = _max_age(response.headers.get_list("Cache-Control", split_commas=True))
     except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
         raise JWKSError(f"{url} could not be fetched ({type(exc).__name__})") from None
@@ -187,6 +184,18 @@ async def get_json(client: httpx.AsyncClient, url: str) -> Document:
     if not isinstance(content, dict):
         raise JWKSError(f"{url} did not return a JSON object")
     return Document(url, content, max_age)
+
+
+async def _read_bounded(url: str, response: httpx.Response) -> bytes:
+    """The body as sent, decoded here: at most `MAX_DOCUMENT_BYTES` both sent and decoded."""
+    decoder = _Decoder(url, response.headers.get_list("Content-Encoding", split_commas=True))
+    sent = 0
+    async for chunk in response.aiter_raw():
+        sent += len(chunk)
+        if sent > MAX_DOCUMENT_BYTES:
+            raise JWKSError(f"{url} returned more than {MAX_DOCUMENT_BYTES} bytes")
+        decoder.feed(chunk)
+    return decoder.finish()
 
 
 class _Decoder:
