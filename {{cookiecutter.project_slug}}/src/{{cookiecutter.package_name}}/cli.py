@@ -1,10 +1,11 @@
-"""Command line: `serve`, `dev`, `token` and `doctor`."""
+"""Command line: `serve`, `dev`, `token`, `proof` and `doctor`."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import sys
+from pathlib import Path
 
 import click
 import uvicorn
@@ -110,6 +111,12 @@ def dev(*, host: str, port: int, reload: bool) -> None:
     help="Port the `dev` service runs on.",
     show_envvar=True,
 )
+@click.option(
+    "--dpop-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Bind the token to this DPoP key (cnf.jkt); the key file is created if missing.",
+)
 def token(
     *,
     subject: str,
@@ -120,9 +127,10 @@ def token(
     algorithm: str | None,
     host: str,
     port: int,
+    dpop_key: Path | None,
 ) -> None:
     """Print a token that the running `dev` service accepts."""
-    from .devissuer import DEV_ALGORITHMS, DevKeys, DevKeysError, issuer_url, mint_token
+    from .devissuer import DEV_ALGORITHMS, DevKeys, DevKeysError, DPoPKey, issuer_url, mint_token
 
     settings = load_auth_settings()
     usable = [name for name in settings.algorithms if name in DEV_ALGORITHMS]
@@ -134,6 +142,7 @@ def token(
         )
     try:
         keys = DevKeys.load_or_create()
+        thumbprint = DPoPKey.load_or_create(dpop_key).thumbprint if dpop_key else None
     except DevKeysError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
@@ -146,8 +155,33 @@ def token(
             audience=audiences or settings.audience,
             lifetime=lifetime,
             algorithm=algorithm,
+            dpop_thumbprint=thumbprint,
         )
     )
+
+
+@cli.command()
+@click.option(
+    "--dpop-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The DPoP key file (as given to `token --dpop-key`); created if missing.",
+)
+@click.option("--method", "-X", default="GET", show_default=True, help="The request's method.")
+@click.option("--token", "access_token", default=None, help="The access token sent with it (ath).")
+@click.option("--nonce", default=None, help="The server's DPoP-Nonce, if it asked for one.")
+@click.argument("url")
+def proof(
+    *, dpop_key: Path, method: str, access_token: str | None, nonce: str | None, url: str
+) -> None:
+    """Print a DPoP proof for METHOD URL, for the `DPoP` header."""
+    from .devissuer import DevKeysError, DPoPKey
+
+    try:
+        key = DPoPKey.load_or_create(dpop_key)
+    except DevKeysError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(key.proof(method, url, access_token, nonce))
 
 
 @cli.command()
