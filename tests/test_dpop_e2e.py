@@ -6,6 +6,7 @@ generated code; the bound tokens from `tests/issuer_server.py`. Everything runs 
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +16,18 @@ import pytest
 import requests
 from binapy import BinaPy
 from conftest import Installed
-from processes import START_TIMEOUT, Issuer, Service, running_issuer, running_service
+from processes import (
+    START_TIMEOUT,
+    Issuer,
+    Service,
+    backgrounded_service,
+    free_port,
+    running_issuer,
+    running_service,
+    service_env,
+)
 from requests_oauth2client import DPoPKey, DPoPToken
+from test_e2e import console_blocks, on_port, run_script, section
 
 AUDIENCE = "api://dpop"
 TIMEOUT = 10.0
@@ -172,3 +183,19 @@ def test_library_follows_the_nonce_challenge(nonce_service: Service, issuer: Iss
 def _ath(token: str) -> str:
     """The `ath` of `token`, as the library computes it for its own requests."""
     return BinaPy(token).to("sha256").to("b64u").decode()
+
+
+def test_readme_walkthrough(installed_default: Installed, tmp_path: Path) -> None:
+    """`dev`, then the README's `token --dpop-key`, `proof` and curl lines: 200 with DPoP."""
+    readme = (installed_default.path / "README.md").read_text()
+    (start,), _ = console_blocks(section(readme, "First five minutes"))
+    (calls,) = console_blocks(section(readme, "DPoP and certificate-bound tokens"))
+    port = free_port()
+    env = service_env(installed_default.env, PORT=str(port))
+    with backgrounded_service(start, installed_default.path, env, tmp_path / "dev.log") as dev:
+        dev.wait_for("/health", 200, START_TIMEOUT)
+        lines = [on_port(line, port) for line in calls]
+        outputs = run_script(lines, installed_default.path, env)
+    assert lines[-1].startswith("curl "), lines
+    assert "Authorization: DPoP" in lines[-1], lines
+    assert json.loads(outputs[-1])["message"] == "Access granted", outputs[-1]

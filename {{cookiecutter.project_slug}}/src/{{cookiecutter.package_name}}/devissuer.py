@@ -168,6 +168,7 @@ class DPoPKey:
             DevKeysError: the file is open to other users, or holds no EC P-256 private key.
         """
         if not path.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             _write_private(path, ec.generate_private_key(ec.SECP256R1()))
         _check_private(path, "chmod 600")
         pem = path.read_bytes()
