@@ -695,7 +695,12 @@ SIGNATURE_LEAF: Final = re.compile(
 )
 INCLUSIVE: Final = {
     # The middleware's own work; its `__call__` frame also spans the route it calls.
-    "auth": ("should_bypass_middleware (", "bearer_token (", "TokenVerifier.verify ("),
+    "auth": (
+        "should_bypass_middleware (",
+        "credentials (",
+        "TokenVerifier.verify (",
+        "SenderBinding.check (",
+    ),
     "verify": ("TokenVerifier.verify (",),
     "split": ("_split (",),
     "header": ("TokenVerifier._header (",),

@@ -51,6 +51,8 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         self.verifier = verifier
         self.refuse = refuse
         self.binding = binding or SenderBinding()
+        self._offers_dpop = self.binding.offers_dpop
+        self._check_every_token = self.binding.mode == "required"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Litestar's authentication, with two differences on the hot path of every request.
@@ -72,7 +74,11 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             await self.app(scope, receive, send)
             return
         try:
-            principal = await self._authenticate(scope)
+            # `_authenticate`, inlined: an extra coroutine costs a tenth of a cached verification.
+            scheme, token = credentials(scope["headers"], dpop=self._offers_dpop)
+            principal = await self.verifier.verify(token)
+            if self._check_every_token or scheme == "dpop" or "cnf" in principal.claims:
+                self.binding.check(scope, scheme, token, principal)
         except AuthError as error:
             request: Request[Any, Any, Any] = Request(scope, receive, send)
             response = self.refuse(request, error)
