@@ -61,6 +61,11 @@ USE_NONCE: Final = dpop_challenge(
     "use_dpop_nonce", "The DPoP proof must carry the nonce in DPoP-Nonce."
 )
 
+WEAK_RSA_JWK: Final = SigningKey.generate(
+    "weak",
+    rsa.generate_private_key(65537, 1024),  # noqa: S505 - the weak key under test
+).public_jwk
+"""A public RSA-1024 key: too small for a proof."""
 THUMBPRINT_MEMBERS: Final = {
     "RSA": ("e", "kty", "n"),
     "EC": ("crv", "kty", "x", "y"),
@@ -295,6 +300,26 @@ def proof_attacks() -> list[Any]:
                 },
             ),
             "proof_bad_signature",
+        ),
+        (
+            "RSA key under 2048 bits",
+            lambda p, _o, t: p.proof(t, header={"alg": "RS256", "jwk": WEAK_RSA_JWK}),
+            "proof_weak_key",
+        ),
+        (
+            "EC point not on the curve",
+            lambda p, _o, t: p.proof(t, header={"jwk": {**p.jwk, "y": p.jwk["x"]}}),
+            "proof_bad_jwk",
+        ),
+        (
+            "jwk member not a string",
+            lambda p, _o, t: p.proof(t, header={"jwk": {**p.jwk, "x": 5}}),
+            "proof_bad_jwk",
+        ),
+        (
+            "crit header",
+            lambda p, _o, t: p.proof(t, header={"crit": ["exp"]}),
+            "proof_unsupported_header",
         ),
         ("htm mismatch", lambda p, _o, t: p.proof(t, htm="POST"), "proof_htm_mismatch"),
         ("htm lowercase", lambda p, _o, t: p.proof(t, htm="get"), "proof_htm_mismatch"),
