@@ -52,13 +52,18 @@ SIGNATURE_LEAF: Final = re.compile(
 )
 INCLUSIVE: Final = {
     # The middleware's own work; its `__call__` frame also spans the route it calls.
-    "auth": ("should_bypass_middleware (", "bearer_token (", "TokenVerifier.verify ("),
+    "auth": (
+        "should_bypass_middleware (",
+        "credentials (",
+        "TokenVerifier.verify (",
+        "SenderBinding.check (",
+    ),
     "verify": ("TokenVerifier.verify (",),
     "split": ("_split (",),
     "header": ("TokenVerifier._header (",),
     "key_for": ("KeySet.key_for (",),
-    "decode": ("TokenVerifier._decode (",),
-    "claims": ("TokenVerifier._check_claims (",),
+    "decode": ("_decode_claims (", "_check_signature ("),
+    "claims": ("TokenVerifier._check_times (", "ClaimRules.check_claims ("),
     "cache": ("VerifiedTokens.",),
 }
 

@@ -1,4 +1,4 @@
-"""The command line: `token`, `serve`, `dev`, `doctor`, and how `main` reports bad settings."""
+"""The command line: `token`, `proof`, `serve`, `dev`, `doctor`, and how `main` reports bad settings."""
 
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ from {{ cookiecutter.package_name }} import server
 from {{ cookiecutter.package_name }}.app import app, create_app
 from {{ cookiecutter.package_name }}.auth import load_auth_settings
 from {{ cookiecutter.package_name }}.auth.algorithms import SUPPORTED_ALGORITHMS
+from {{ cookiecutter.package_name }}.auth.dpop import ProofVerifier, ReplayCache
 from {{ cookiecutter.package_name }}.cli import cli, main
 from {{ cookiecutter.package_name }}.devissuer import (
     DEV_ALGORITHMS,
     DevKeys,
+    DPoPKey,
     create_dev_app,
     issuer_url,
 )
@@ -471,3 +473,40 @@ class TestDoctor:
         result = runner.invoke(cli, ["doctor"])
         assert result.exit_code == 1
         assert result.stdout.splitlines()[-1].startswith("  FAIL  ")
+
+
+class TestDPoPCommands:
+    """`token --dpop-key` binds a token to a key; `proof` signs a proof that the service accepts."""
+
+    def test_token_bound_to_a_new_key(self, runner: CliRunner, tmp_path: Path) -> None:
+        """The key file is created (mode 600) and the token's `cnf.jkt` is its thumbprint."""
+        key_file = tmp_path / "client.pem"
+        result = runner.invoke(cli, ["token", "--dpop-key", str(key_file)])
+        assert result.exit_code == 0, result.output
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        claims = jwt.get_unverified_claims(result.output.strip())
+        assert claims["cnf"] == {"jkt": DPoPKey.load_or_create(key_file).thumbprint}
+
+    def test_proof_passes_the_service_checks(self, runner: CliRunner, tmp_path: Path) -> None:
+        """The printed proof is accepted for its method, URL, token and key."""
+        key_file = tmp_path / "client.pem"
+        token = runner.invoke(cli, ["token", "--dpop-key", str(key_file)]).output.strip()
+        url = "http://127.0.0.1:8000/protected"
+        result = runner.invoke(
+            cli, ["proof", "--dpop-key", str(key_file), "--token", token, "-X", "get", url]
+        )
+        assert result.exit_code == 0, result.output
+        verifier = ProofVerifier(("ES256",), max_age=60, leeway=0, replays=ReplayCache(8))
+        thumbprint = DPoPKey.load_or_create(key_file).thumbprint
+        verifier.check(
+            result.output.strip(), method="GET", uri=url, token=token, thumbprint=thumbprint
+        )
+
+    def test_key_open_to_others_is_refused(self, runner: CliRunner, tmp_path: Path) -> None:
+        """A DPoP key file readable by others is not used."""
+        key_file = tmp_path / "client.pem"
+        runner.invoke(cli, ["proof", "--dpop-key", str(key_file), "http://127.0.0.1/"])
+        key_file.chmod(0o644)
+        result = runner.invoke(cli, ["proof", "--dpop-key", str(key_file), "http://127.0.0.1/"])
+        assert result.exit_code != 0
+        assert "chmod 600" in result.output

@@ -1,4 +1,4 @@
-"""Command line: `serve`, `dev`, `token` and `doctor`."""
+"""Command line: `serve`, `dev`, `token`, `proof` and `doctor`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 from importlib.util import find_spec
+from pathlib import Path
 
 import click
 import uvicorn
@@ -171,6 +172,12 @@ def dev(*, host: str, port: int, reload: bool) -> None:
     help="Port the `dev` service runs on.",
     show_envvar=True,
 )
+@click.option(
+    "--dpop-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Bind the token to this DPoP key (cnf.jkt); the key file is created if missing.",
+)
 def token(
     *,
     subject: str,
@@ -181,9 +188,10 @@ def token(
     algorithm: str | None,
     host: str,
     port: int,
+    dpop_key: Path | None,
 ) -> None:
     """Print a token that the running `dev` service accepts."""
-    from .devissuer import DEV_ALGORITHMS, DevKeys, DevKeysError, issuer_url, mint_token
+    from .devissuer import DEV_ALGORITHMS, DevKeys, DevKeysError, DPoPKey, issuer_url, mint_token
 
     settings = load_auth_settings()
     usable = [name for name in settings.algorithms if name in DEV_ALGORITHMS]
@@ -195,6 +203,7 @@ def token(
         )
     try:
         keys = DevKeys.load_or_create()
+        thumbprint = DPoPKey.load_or_create(dpop_key).thumbprint if dpop_key else None
     except DevKeysError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
@@ -207,6 +216,7 @@ def token(
             audience=audiences or default_audience(settings.audience, dev_resource(host, port)),
             lifetime=lifetime,
             algorithm=algorithm,
+            dpop_thumbprint=thumbprint,
         )
     )
 
@@ -223,6 +233,30 @@ def dev_resource(host: str, port: int) -> str | None:
     if "AUTH_RESOURCE" in os.environ or not HAS_MCP_SERVER:
         return os.environ.get("AUTH_RESOURCE") or None
     return issuer_url(host, port).removesuffix(ISSUER_PATH) + "/mcp"
+
+
+@cli.command()
+@click.option(
+    "--dpop-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The DPoP key file (as given to `token --dpop-key`); created if missing.",
+)
+@click.option("--method", "-X", default="GET", show_default=True, help="The request's method.")
+@click.option("--token", "access_token", default=None, help="The access token sent with it (ath).")
+@click.option("--nonce", default=None, help="The server's DPoP-Nonce, if it asked for one.")
+@click.argument("url")
+def proof(
+    *, dpop_key: Path, method: str, access_token: str | None, nonce: str | None, url: str
+) -> None:
+    """Print a DPoP proof for METHOD URL, for the `DPoP` header."""
+    from .devissuer import DevKeysError, DPoPKey
+
+    try:
+        key = DPoPKey.load_or_create(dpop_key)
+    except DevKeysError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(key.proof(method, url, access_token, nonce))
 
 
 @cli.command()

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -23,6 +24,7 @@ from litestar import Router, get
 
 from .app import create_app
 from .auth import SettingsError, load_auth_settings
+from .auth.dpop import access_token_hash, jwk_thumbprint
 from .logs import configure_logging
 from .settings import load_service_settings
 
@@ -33,6 +35,7 @@ __all__ = (
     "DEV_ALGORITHMS",
     "ISSUER_PATH",
     "KEY_DIRECTORY",
+    "DPoPKey",
     "DevKeys",
     "DevKeysError",
     "create_dev_app",
@@ -145,10 +148,13 @@ def mint_token(
     audience: tuple[str, ...] = (),
     lifetime: int = 3600,
     algorithm: str = "RS256",
+    dpop_thumbprint: str | None = None,
 ) -> str:
-    """A token the `dev` service accepts."""
+    """A token the `dev` service accepts; bound to a DPoP key (`cnf.jkt`) if a thumbprint is given."""
     now = int(time.time())
     claims: dict[str, Any] = {"iss": issuer, "sub": subject, "iat": now, "exp": now + lifetime}
+    if dpop_thumbprint:
+        claims["cnf"] = {"jkt": dpop_thumbprint}
     if scopes:
         claims["scope"] = " ".join(scopes)
     if roles:
@@ -156,6 +162,63 @@ def mint_token(
     if audience:
         claims["aud"] = audience[0] if len(audience) == 1 else list(audience)
     return keys.sign(claims, algorithm)
+
+
+@dataclass(frozen=True, slots=True)
+class DPoPKey:
+    """A client's DPoP key (EC P-256, ES256) kept as a PEM file: it signs proofs."""
+
+    pem: bytes
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> DPoPKey:
+        """Read the key at `path`, creating it (mode 600) if missing.
+
+        Raises:
+            DevKeysError: the file is open to other users, or holds no EC P-256 private key.
+        """
+        if not path.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _write_private(path, ec.generate_private_key(ec.SECP256R1()))
+        _check_private(path, "chmod 600")
+        pem = path.read_bytes()
+        try:
+            key = serialization.load_pem_private_key(pem, password=None)
+        except ValueError as exc:
+            raise DevKeysError(f"{path} holds no PEM private key ({exc})") from None
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+            raise DevKeysError(f"{path} is not an EC P-256 key; delete it to get a new one")
+        return cls(pem)
+
+    @property
+    def public_jwk(self) -> dict[str, Any]:
+        """The public JWK that proofs carry."""
+        public: dict[str, Any] = jwk.construct(self.pem, "ES256").public_key().to_dict()
+        public.pop("alg", None)
+        return public
+
+    @property
+    def thumbprint(self) -> str:
+        """The RFC 7638 thumbprint: the `cnf.jkt` of the tokens bound to this key."""
+        return jwk_thumbprint(self.public_jwk)
+
+    def proof(
+        self, method: str, url: str, token: str | None = None, nonce: str | None = None
+    ) -> str:
+        """A DPoP proof (RFC 9449 section 4.2) for `method url`, presenting `token` if given."""
+        claims: dict[str, Any] = {
+            "jti": str(uuid.uuid4()),
+            "htm": method.upper(),
+            "htu": url.partition("#")[0].partition("?")[0],
+            "iat": int(time.time()),
+        }
+        if token:
+            claims["ath"] = access_token_hash(token)
+        if nonce:
+            claims["nonce"] = nonce
+        headers = {"typ": "dpop+jwt", "jwk": self.public_jwk}
+        key = jwk.construct(self.pem, "ES256")
+        return jwt.encode(claims, key, algorithm="ES256", headers=headers)
 
 
 def issuer_router(issuer: str, keys: DevKeys) -> Router:

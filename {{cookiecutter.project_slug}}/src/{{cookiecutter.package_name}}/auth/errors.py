@@ -6,12 +6,16 @@ from typing import ClassVar
 
 __all__ = (
     "AuthError",
+    "DPoPKeyMismatch",
+    "DPoPRequired",
     "ExpiredToken",
     "InsufficientRole",
     "InsufficientScope",
+    "InvalidDPoPProof",
     "InvalidToken",
     "KeysUnavailable",
     "MissingToken",
+    "UseDPoPNonce",
 )
 
 
@@ -21,6 +25,8 @@ class AuthError(Exception):
     status_code: ClassVar[int] = 401
     error: ClassVar[str | None] = None
     description: ClassVar[str] = "Authentication is required."
+    dpop: ClassVar[bool] = False
+    """Whether the client must answer with DPoP: the refusal then carries a DPoP challenge."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -41,6 +47,11 @@ class AuthError(Exception):
     def headers(self, realm: str, **params: str) -> dict[str, str]:
         """Response headers for this outcome; `params` go into the challenge."""
         return {"WWW-Authenticate": self.challenge(realm, **params)}
+
+    def dpop_challenge(self, realm: str, algorithms: str, **params: str) -> str:
+        """The same challenge for the DPoP scheme, naming the proof algorithms (RFC 9449 7.1)."""
+        bearer = self.challenge(realm, **params).removeprefix("Bearer ")
+        return f'DPoP {bearer}, algs="{algorithms}"'
 
 
 class MissingToken(AuthError):
@@ -99,3 +110,40 @@ class KeysUnavailable(AuthError):
 
     def headers(self, realm: str, **params: str) -> dict[str, str]:
         return {**super().headers(realm, **params), "Retry-After": str(self.retry_after)}
+
+
+class DPoPRequired(InvalidToken):
+    """A token presented as a bearer token where a DPoP proof is needed (RFC 9449 section 7.2)."""
+
+    description = "The access token must be sent with the DPoP scheme and a proof."
+    dpop = True
+
+
+class DPoPKeyMismatch(InvalidToken):
+    """The token is not bound (`cnf.jkt`) to the key that signed the DPoP proof."""
+
+    description = "The access token is not bound to the DPoP proof's key."
+    dpop = True
+
+
+class InvalidDPoPProof(AuthError):
+    """The `DPoP` header is missing, malformed, replayed or does not fit this request."""
+
+    error = "invalid_dpop_proof"
+    description = "The DPoP proof is invalid."
+    dpop = True
+
+
+class UseDPoPNonce(AuthError):
+    """The proof lacks this server's current nonce; the client retries with `DPoP-Nonce`."""
+
+    error = "use_dpop_nonce"
+    description = "The DPoP proof must carry the nonce in DPoP-Nonce."
+    dpop = True
+
+    def __init__(self, reason: str, nonce: str) -> None:
+        super().__init__(reason)
+        self.nonce = nonce
+
+    def headers(self, realm: str, **params: str) -> dict[str, str]:
+        return {**super().headers(realm, **params), "DPoP-Nonce": self.nonce}

@@ -1,4 +1,4 @@
-"""Litestar authentication middleware: `Authorization: Bearer <JWT>` -> `request.user`."""
+"""Litestar authentication middleware: `Authorization: Bearer|DPoP <JWT>` -> `request.user`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from litestar.middleware.authentication import (
     AuthenticationResult,
 )
 
+from .binding import SenderBinding
 from .errors import AuthError, InvalidToken, MissingToken
 
 if TYPE_CHECKING:
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
     from litestar.types import ASGIApp, Receive, Scope, Send
 
+    from .binding import Scheme
+    from .principal import Principal
     from .verify import TokenVerifier
 
     Refuse = Callable[[Request[Any, Any, Any], AuthError], Response[Any]]
@@ -39,12 +42,17 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         verifier: TokenVerifier,
         refuse: Refuse,
         exclude: Sequence[str] = (),
+        binding: SenderBinding | None = None,
     ) -> None:
+        """`binding` checks sender-constrained tokens; without it, every bound token is refused."""
         super().__init__(
             app, exclude=list(exclude) or None, exclude_from_auth_key="exclude_from_auth"
         )
         self.verifier = verifier
         self.refuse = refuse
+        self.binding = binding or SenderBinding()
+        self._offers_dpop = self.binding.offers_dpop
+        self._check_every_token = self.binding.mode == "required"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Litestar's authentication, with two differences on the hot path of every request.
@@ -66,7 +74,11 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             await self.app(scope, receive, send)
             return
         try:
-            principal = await self.verifier.verify(bearer_token(scope["headers"]))
+            # `_authenticate`, inlined: an extra coroutine costs a tenth of a cached verification.
+            scheme, token = credentials(scope["headers"], dpop=self._offers_dpop)
+            principal = await self.verifier.verify(token)
+            if self._check_every_token or scheme == "dpop" or "cnf" in principal.claims:
+                self.binding.check(scope, scheme, token, principal)
         except AuthError as error:
             request: Request[Any, Any, Any] = Request(scope, receive, send)
             response = self.refuse(request, error)
@@ -86,12 +98,24 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             InvalidToken: a malformed header or a refused token.
             KeysUnavailable: the issuer's keys could not be loaded.
         """
-        principal = await self.verifier.verify(bearer_token(connection.scope["headers"]))
+        principal = await self._authenticate(connection.scope)
         return AuthenticationResult(user=principal, auth=principal.claims)
+
+    async def _authenticate(self, scope: Scope) -> Principal:
+        """Verify the token, then what its `cnf` binds it to (the proof on every request)."""
+        scheme, token = credentials(scope["headers"], dpop=self.binding.offers_dpop)
+        principal = await self.verifier.verify(token)
+        self.binding.check(scope, scheme, token, principal)
+        return principal
 
 
 def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> str:
-    """The token of the one `Authorization: Bearer <token>` header (RFC 6750 section 2.1).
+    """The token of the one `Authorization: Bearer <token>` header (RFC 6750 section 2.1)."""
+    return credentials(headers, dpop=False)[1]
+
+
+def credentials(headers: Iterable[tuple[bytes, bytes]], *, dpop: bool) -> tuple[Scheme, str]:
+    """The scheme and token of the one `Authorization` header: `Bearer`, or `DPoP` if offered.
 
     Reads the ASGI scope's raw headers: building Litestar's `Headers` would cost more than
     the rest of a cached verification.
@@ -101,10 +125,20 @@ def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> str:
         raise MissingToken("no_authorization_header")
     if len(values) > 1:
         raise InvalidToken("several_authorization_headers")
-    scheme, _, token = values[0].decode("latin-1").partition(" ")
-    if scheme.lower() != "bearer":
+    scheme_name, _, token = values[0].decode("latin-1").partition(" ")
+    scheme = scheme_name.lower()
+    if scheme != "bearer" and not (dpop and scheme == "dpop"):
         raise MissingToken("not_bearer_scheme")
     token = token.strip()
     if not token or " " in token:
         raise InvalidToken("malformed_authorization_header")
-    return token
+    return ("dpop" if scheme == "dpop" else "bearer"), token
+
+
+def authorization_scheme(headers: Iterable[tuple[bytes, bytes]]) -> Scheme | None:
+    """Which scheme the request's `Authorization` header names, for the refusal's challenge."""
+    for name, value in headers:
+        if name.lower() == b"authorization":
+            scheme = value.partition(b" ")[0].lower()
+            return "dpop" if scheme == b"dpop" else "bearer" if scheme == b"bearer" else None
+    return None

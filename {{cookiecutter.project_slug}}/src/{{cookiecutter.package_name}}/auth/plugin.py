@@ -12,6 +12,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
 
+from .binding import SenderBinding
 from .errors import AuthError
 from .issuers import IssuerRegistry
 from .metadata import metadata_document, metadata_router, scopes_supported
@@ -54,18 +55,22 @@ class JWKSAuth(InitPluginProtocol):
         self.settings = settings
         self.issuers = IssuerRegistry.from_settings(settings, transport=jwks_transport)
         self.verifier = TokenVerifier(settings, self.issuers)
+        self.binding = SenderBinding.from_settings(settings)
         self._metadata: dict[str, Any] | None = None
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Wire authentication into the app being built."""
         resource = self.settings.resource
-        refuse = RefusalHandler(self.settings.realm, metadata_url(resource) if resource else None)
+        refuse = RefusalHandler(
+            self.settings.realm, metadata_url(resource) if resource else None, self.binding
+        )
         app_config.middleware.append(
             DefineMiddleware(
                 BearerTokenMiddleware,
                 verifier=self.verifier,
                 refuse=refuse,
                 exclude=self.settings.exclusion_patterns(),
+                binding=self.binding,
             )
         )
         app_config.exception_handlers[AuthError] = refuse

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any, Final
 from litestar import Request, Response
 
 from .guards import required_scopes
+from .middleware import authorization_scheme
 
 if TYPE_CHECKING:
+    from .binding import SenderBinding
     from .errors import AuthError
 
 __all__ = ("REFUSAL_REASON_KEY", "RefusalHandler")
@@ -24,12 +26,19 @@ class RefusalHandler:
     """Turns an `AuthError` into its response; also the app's exception handler for guards.
 
     Challenges name the `scope` that the route's scope guards require (RFC 6750 section 3) and,
-    when given, the `resource_metadata` URL (RFC 9728 section 5.1).
+    when given, the `resource_metadata` URL (RFC 9728 section 5.1); `binding` adds the DPoP
+    challenge where DPoP is offered (RFC 9449 section 7.1).
     """
 
-    def __init__(self, realm: str, resource_metadata: str | None = None) -> None:
+    def __init__(
+        self,
+        realm: str,
+        resource_metadata: str | None = None,
+        binding: SenderBinding | None = None,
+    ) -> None:
         self._realm = realm
         self._resource_metadata = resource_metadata
+        self._binding = binding
         self._scopes: dict[int, str] = {}
 
     def __call__(self, request: Request[Any, Any, Any], error: AuthError) -> Response[Any]:
@@ -43,10 +52,17 @@ class RefusalHandler:
             request.scope["path"],
         )
         request.scope.setdefault("state", {})[REFUSAL_REASON_KEY] = error.reason
+        params = self._challenge_params(request)
+        headers = error.headers(self._realm, **params)
+        if self._binding is not None:
+            scheme = authorization_scheme(request.scope["headers"])
+            headers["WWW-Authenticate"] = self._binding.www_authenticate(
+                error, self._realm, scheme, **params
+            )
         return Response(
             {"status_code": error.status_code, "detail": error.description},
             status_code=error.status_code,
-            headers=error.headers(self._realm, **self._challenge_params(request)),
+            headers=headers,
         )
 
     def _challenge_params(self, request: Request[Any, Any, Any]) -> dict[str, str]:

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pydantic_settings
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from . import rules
@@ -32,6 +40,9 @@ DEFAULT_REALM = {{ cookiecutter.project_slug | tojson }}
 DEFAULT_RESOURCE_NAME = {{ cookiecutter.project_name | tojson }}
 
 PATH_PREFIX = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+/?")
+# RFC 9110 section 5.1: a header field name is a token.
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
+MIN_NONCE_SECRET_LENGTH = 32
 # RFC 7235 quoted-string content without quote and backslash, so it never needs escaping.
 REALM = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}")
 # What one issuer entry is made of; AUTH_ISSUERS entries and the single-issuer AUTH_* share them.
@@ -227,7 +238,62 @@ class AuthSettings(_IssuerFieldChecks, BaseSettings):
     resource_name: str = Field(default=DEFAULT_RESOURCE_NAME, min_length=1, max_length=200)
     """The human-readable name the protected resource metadata gives this service."""
 
+    dpop: Literal["allowed", "required", "off"] = "allowed"
+    """`allowed`: DPoP-bound tokens need proofs, others work as bearer tokens; `required`: every
+    token needs a proof; `off`: the DPoP scheme is not offered (bound tokens are still refused)."""
+    dpop_algorithms: CommaSeparated = Field(
+        default=",".join(rules.SUPPORTED_ALGORITHMS), validate_default=True
+    )
+    dpop_max_age: float = Field(default=60.0, gt=0, le=3600)
+    """Seconds a proof is accepted after its `iat` (and kept in the replay cache)."""
+    dpop_replay_cache_size: int = Field(default=65536, ge=1)
+    dpop_nonce: bool = False
+    dpop_nonce_secret: SecretStr | None = None
+    """The key nonces are derived with: the same on every worker and replica."""
+    dpop_nonce_lifetime: float = Field(default=300.0, ge=10, le=86400)
+    public_url: str | None = None
+    """The service's root URL as clients call it: what DPoP proofs must name (`htu`)."""
+    client_cert_header: str | None = None
+    """The header a TLS-terminating proxy puts the verified client certificate in (RFC 8705)."""
+
     _split_prefixes = field_validator("exclude_paths", mode="before")(_listed)
+    _dpop_algorithm_list = field_validator("dpop_algorithms", mode="before")(_algorithm_list)
+    _dpop_algorithms = field_validator("dpop_algorithms")(_algorithms)
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _check_public_url(cls, value: Any) -> Any:
+        value = _optional_url(value)
+        if isinstance(value, str):
+            if "?" in value or "#" in value:
+                raise ValueError(f"{value!r} has a ?query or #fragment: give the root URL only")
+            return value.rstrip("/")
+        return value
+
+    @field_validator("client_cert_header", mode="before")
+    @classmethod
+    def _check_header_name(cls, value: Any) -> Any:
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str) or not HEADER_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a header name such as X-SSL-Client-Cert "
+                "or X-Forwarded-Client-Cert"
+            )
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _check_nonce_secret(self) -> AuthSettings:
+        secret = self.dpop_nonce_secret
+        if self.dpop_nonce and (
+            secret is None or len(secret.get_secret_value()) < MIN_NONCE_SECRET_LENGTH
+        ):
+            raise ValueError(
+                f"AUTH_DPOP_NONCE=true needs AUTH_DPOP_NONCE_SECRET of at least "
+                f"{MIN_NONCE_SECRET_LENGTH} characters, the same on every worker and replica "
+                '(e.g. python -c "import secrets; print(secrets.token_urlsafe(32))")'
+            )
+        return self
 
     @field_validator("exclude_paths")
     @classmethod
