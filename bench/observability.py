@@ -24,6 +24,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,20 +33,20 @@ from litestar import Litestar, get
 
 @get("/bench", exclude_from_auth=True, sync_to_thread=False)
 def bench_route() -> dict[str, str]:
-    """A trivial answer."""
+    """Answer with a constant."""
     return {"status": "ok"}
 
 
 def package() -> str:
-    """The generated project's import package (the one with an `app` module next to `logs`)."""
-    for name in os.listdir("src"):
-        if os.path.exists(os.path.join("src", name, "logs.py")):
-            return name
+    """Name the generated project's import package (the one with `logs.py`)."""
+    for folder in Path("src").iterdir():
+        if (folder / "logs.py").exists():
+            return folder.name
     raise SystemExit("run this from a generated project's folder")
 
 
 def build(observed: bool) -> Litestar:
-    """The generated app, with or without its access log and metrics."""
+    """Build the generated app, with or without its access log and metrics."""
     os.environ["AUTH_ISSUER"] = "https://issuer.invalid"
     os.environ["AUTH_AUDIENCE"] = "bench"
     pkg = package()
@@ -72,7 +73,7 @@ async def lifespan(app: Litestar) -> tuple[Callable[[], Awaitable[None]], asynci
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     started, stopped = asyncio.Event(), asyncio.Event()
 
-    async def send(message: Any) -> None:
+    async def send(message: dict[str, Any]) -> None:
         if message["type"].startswith("lifespan.startup"):
             started.set()
         elif message["type"].startswith("lifespan.shutdown"):
@@ -113,7 +114,7 @@ async def run_round(app: Litestar, requests: int) -> tuple[float, float]:
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(_: Any) -> None:
+    async def send(_: object) -> None:
         return None
 
     answering = flushing = 0.0
@@ -145,14 +146,15 @@ def hold_back_flushes() -> None:
 
 async def measure(requests: int, rounds: int) -> None:
     """Print the best round of each app and their difference, in microseconds per request."""
-    devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    devnull = Path(os.devnull).open("w")  # noqa: SIM115 - lives as long as the process
     pkg = package()
     os.environ.setdefault("AUTH_ISSUER", "https://issuer.invalid")
     importlib.import_module(f"{pkg}.app")  # configures logging from the environment on import
     logs = importlib.import_module(f"{pkg}.logs")
     logs.configure_logging("json", "INFO")
     handler = logging.getLogger().handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
+    if not isinstance(handler, logging.StreamHandler):
+        raise SystemExit("configure_logging did not install a stream handler")
     handler.setStream(devnull)
     hold_back_flushes()
     apps = {observed: build(observed) for observed in (False, True)}
