@@ -51,6 +51,7 @@ def build(observed: bool) -> Litestar:
     os.environ["AUTH_AUDIENCE"] = "bench"
     pkg = package()
     settings = importlib.import_module(f"{pkg}.settings")
+    auth = importlib.import_module(f"{pkg}.auth")
     app_module = importlib.import_module(f"{pkg}.app")
     service = settings.ServiceSettings(
         _env_file=None,
@@ -60,7 +61,7 @@ def build(observed: bool) -> Litestar:
     )
     transport = httpx.MockTransport(lambda _: httpx.Response(503))
     app: Litestar = app_module.create_app(
-        settings.AuthSettings(_env_file=None),
+        auth.AuthSettings(_env_file=None),
         service=service,
         jwks_transport=transport,
         route_handlers=[bench_route],

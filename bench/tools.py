@@ -360,7 +360,6 @@ def micro(package: str, keys_dir: Path) -> list[dict[str, Any]]:
     from jose import jwt as jose_jwt
 
     auth = importlib.import_module(f"{package}.auth")
-    settings_module = importlib.import_module(f"{package}.settings")
     issuer = "https://issuer.bench.test"
     jwks = json.loads((keys_dir / "jwks.json").read_text())
     transport = httpx.MockTransport(lambda _request: httpx.Response(200, json=jwks))
@@ -373,16 +372,18 @@ def micro(package: str, keys_dir: Path) -> list[dict[str, Any]]:
             token = sign(key, algorithm, claims_for(issuer))
             results: dict[str, float] = {}
             for label, cache_size in (("ours_uncached", 0), ("ours_cached", 4096)):
-                settings = settings_module.AuthSettings(
+                settings = auth.AuthSettings(
                     issuer=issuer,
                     audience=(AUDIENCE,),
                     algorithms=(algorithm,),
                     jwks_url=f"{issuer}/jwks.json",
+                    profile="generic",
                     verified_cache_size=cache_size,
+                    _env_file=None,
                 )
-                keyset = auth.KeySet(settings, transport=transport)
-                verifier = auth.TokenVerifier(settings, keyset)
-                loop.run_until_complete(keyset.__aenter__())
+                issuers = auth.IssuerRegistry.from_settings(settings, transport=transport)
+                verifier = auth.TokenVerifier(settings, issuers)
+                loop.run_until_complete(issuers.__aenter__())
                 try:
                     for _ in range(2):  # the second success stores it in the cache
                         loop.run_until_complete(verifier.verify(token))
@@ -390,7 +391,7 @@ def micro(package: str, keys_dir: Path) -> list[dict[str, Any]]:
                     results[label] = _time_per_call(lambda b=batch: loop.run_until_complete(b()))
                     results[label] /= 50
                 finally:
-                    loop.run_until_complete(keyset.__aexit__(None, None, None))
+                    loop.run_until_complete(issuers.__aexit__(None, None, None))
             jwk_dict = next(k for k in jwks["keys"] if k["kid"] == KIDS[family])
             prebuilt = jose_jwk.construct(jwk_dict, algorithm)
             results["jose_decode"] = _time_per_call(
