@@ -24,6 +24,7 @@ from litestar import Router, get
 
 from .app import create_app
 from .auth import SettingsError, load_auth_settings
+from .auth.algorithms import KEY_TYPES, SUPPORTED_ALGORITHMS
 from .auth.dpop import access_token_hash, jwk_thumbprint
 from .logs import configure_logging
 from .settings import load_service_settings
@@ -47,16 +48,10 @@ logger = logging.getLogger(__name__)
 
 ISSUER_PATH: Final = "/dev-issuer"
 KEY_DIRECTORY: Final = Path(".dev-issuer")
-DEV_ALGORITHMS: Final = (
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "ES256",
-    "EdDSA",
-    "Ed25519",
+# The dev keys are RSA, EC P-256 and Ed25519: every supported algorithm those keys can sign.
+DEV_KEY_TYPES: Final = frozenset({("RSA", None), ("EC", "P-256"), ("OKP", "Ed25519")})
+DEV_ALGORITHMS: Final = tuple(
+    name for name in SUPPORTED_ALGORITHMS if KEY_TYPES[name] in DEV_KEY_TYPES
 )
 
 _CONNECT_RETRIES: Final = 3  # connection attempts back off 0, 0.5 and 1 s: past the bind
