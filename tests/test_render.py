@@ -77,6 +77,11 @@ class TestNoLeftoverJinja:
         names = [str(path.relative_to(project.path)) for path in project.path.rglob("*")]
         assert [name for name in names if LEFTOVER_JINJA.search(name)] == []
 
+    def test_no_editor_or_patch_leftovers(self, project: Rendered) -> None:
+        """No `.orig`, `.rej`, `~` or swap file ships in the project (a patch's or an editor's)."""
+        names = [str(path.relative_to(project.path)) for path in project.path.rglob("*")]
+        assert [name for name in names if re.search(r"(\.orig|\.rej|~|\.swp)$", name)] == []
+
 
 class TestConditionalFiles:
     """Optional files exist exactly when their option is on."""
