@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import gzip
 import inspect
+import json
 import logging
 import os
 import time
@@ -365,13 +367,54 @@ def broken() -> None:
 
 
 def service_app(stub: IssuerStub, **service: Any) -> Litestar:
-    """The real app on the stub issuer, with these `ServiceSettings`, and the `/broken` route."""
+    """The real app on the stub issuer, with these `ServiceSettings`, and the `/broken` route.
+
+    Its access lines are JSON unless `log_format` says otherwise: `AccessLines` reads them.
+    """
     return create_app(
         auth_settings(),
-        service=ServiceSettings(_env_file=None, **service),
+        service=ServiceSettings(_env_file=None, **{"log_format": "json", **service}),
         jwks_transport=stub.transport,
         route_handlers=[broken],
     )
+
+
+class AccessLines:
+    """The access lines an app wrote to stderr so far, read through pytest's `capsys`."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self._capsys = capsys
+        self._text = ""
+
+    @property
+    def text(self) -> str:
+        """Everything written to stderr since the test began."""
+        self._text += self._capsys.readouterr().err
+        return self._text
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Each JSON access line, whole, in order."""
+        entries = []
+        for line in self.text.splitlines():
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if isinstance(entry, dict) and entry.get("logger") == "access":
+                    entries.append(entry)
+        return entries
+
+    def fields(self) -> list[dict[str, Any]]:
+        """The request's own members of each access line (without time, level, logger, message)."""
+        standard = {"time", "level", "logger", "message"}
+        return [
+            {key: value for key, value in entry.items() if key not in standard}
+            for entry in self.entries()
+        ]
+
+
+@pytest.fixture
+def access_log(capsys: pytest.CaptureFixture[str]) -> AccessLines:
+    """The access lines of the apps this test runs."""
+    return AccessLines(capsys)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -435,7 +478,7 @@ def build_app(
     """The real app for `settings` (default: `auth_settings()`), its network being `stub`."""
     return create_app(
         settings or auth_settings(),
-        service=ServiceSettings(_env_file=None),
+        service=ServiceSettings(_env_file=None, log_format="json"),
         jwks_transport=stub.transport,
         route_handlers=route_handlers,
     )

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from litestar import Litestar
 
-    from .conftest import IssuerStub, Keyring
+    from .conftest import AccessLines, IssuerStub, Keyring
 
     Client = AsyncTestClient[Litestar]
 
@@ -402,7 +402,7 @@ class TestRefusedProofs:
         assert refusal_reasons(logs) == [reason]
 
     async def test_replayed_proof_is_refused(
-        self, stub: IssuerStub, keyring: Keyring, prover: Prover, logs: pytest.LogCaptureFixture
+        self, stub: IssuerStub, keyring: Keyring, prover: Prover, access_log: AccessLines
     ) -> None:
         """The same proof (same `jti`) works once; the access line names the reason."""
         token = keyring.token(cnf={"jkt": prover.jkt})
@@ -413,7 +413,7 @@ class TestRefusedProofs:
             replayed = await client.get("/protected", headers=dpop(token, proof))
         assert replayed.status_code == 401
         assert replayed.headers["WWW-Authenticate"] == f"{BAD_PROOF}, {BEARER}"
-        access = [record.__dict__["fields"] for record in logs.records if record.name == "access"]
+        access = access_log.fields()
         assert [line.get("auth_failure") for line in access] == [None, "proof_replayed"]
 
     async def test_missing_proof_is_refused(

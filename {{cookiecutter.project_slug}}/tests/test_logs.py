@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -15,7 +17,12 @@ from litestar.params import FromPath  # noqa: TC002  # Litestar reads handler an
 from litestar.testing import AsyncTestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.logs import ConsoleFormatter, JSONFormatter, configure_logging
+from {{ cookiecutter.package_name }}.logs import (
+    AccessLog,
+    ConsoleFormatter,
+    JSONFormatter,
+    configure_logging,
+)
 from {{ cookiecutter.package_name }}.settings import ServiceSettings
 
 from .conftest import auth_settings, bearer, claims
@@ -25,7 +32,9 @@ if TYPE_CHECKING:
 
     from litestar import Litestar
 
-    from .conftest import IssuerStub, Keyring
+    from {{ cookiecutter.package_name }}.observability import Observation
+
+    from .conftest import AccessLines, IssuerStub, Keyring
 
 GENERATED_ID: Final = re.compile(r"[0-9a-f]{32}")
 ACCESS_FIELDS: Final = {"request_id", "method", "path", "route", "status", "duration_ms"}
@@ -78,11 +87,6 @@ def record(
     )
 
 
-def access_fields(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    """The `fields` of every access record, in order."""
-    return [item.__dict__["fields"] for item in caplog.records if item.name == "access"]
-
-
 @get("/items/{item_id:int}", exclude_from_auth=True, sync_to_thread=False)
 def item(item_id: FromPath[int]) -> dict[str, int]:
     """A route with a path parameter, so that its path and its route template differ."""
@@ -93,7 +97,7 @@ def service_app(stub: IssuerStub, **service: Any) -> Litestar:
     """The real app on the stub issuer, with these `ServiceSettings` (and none from `.env`)."""
     return create_app(
         auth_settings(),
-        service=ServiceSettings(_env_file=None, **service),
+        service=ServiceSettings(_env_file=None, **{"log_format": "json", **service}),
         jwks_transport=stub.transport,
         route_handlers=[item],
     )
@@ -168,9 +172,117 @@ class TestConsoleFormatter:
             line,
         )
 
+    def test_values_with_spaces_or_newlines_are_quoted(self) -> None:
+        """A value that could split into two pairs or two lines is written as a JSON string."""
+        line = ConsoleFormatter().format(record("saved", fields={"path": "/a b\nc", "n": 1}))
+        assert line.endswith(' saved path="/a b\\nc" n=1')
+
     def test_record_without_fields_is_the_plain_line(self) -> None:
         """Without `fields` the line ends with the message."""
         assert ConsoleFormatter().format(record("plain")).endswith(" WARNING svc.test: plain")
+
+
+def observation(path: str = "/health", reason: str | None = None) -> Observation:
+    """A noted request: answered at 12:00:00.250 local time, 1.234 ms, status 200."""
+    ended = time.mktime((2026, 12, 1, 12, 0, 0, 0, 0, -1)) + 0.25
+    return (ended, "rid-1", "GET", path, "/health", 200, 0.001234, reason)
+
+
+class CountingStream(io.StringIO):
+    """A text stream that counts its writes."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+class BrokenStream(io.StringIO):
+    """A stream whose reader went away."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+class TestAccessLogLines:
+    """`AccessLog`: the lines it writes for a batch of noted requests."""
+
+    def test_console_line(self) -> None:
+        """Time to the millisecond, level, logger, message, then every field as key=value."""
+        stream = io.StringIO()
+        AccessLog("console", stream)([observation(reason="expired")])
+        assert stream.getvalue() == (
+            "2026-12-01 12:00:00,250 INFO    access: GET /health 200 request_id=rid-1 "
+            "method=GET path=/health route=/health status=200 duration_ms=1.23 "
+            "auth_failure=expired\n"
+        )
+
+    def test_json_line(self) -> None:
+        """One JSON object with the members of `JSONFormatter`'s records, then the fields."""
+        stream = io.StringIO()
+        AccessLog("json", stream)([observation()])
+        (line,) = stream.getvalue().splitlines()
+        entry = json.loads(line)
+        assert re.fullmatch(r"2026-12-01T12:00:00[+-]\d{4}", entry.pop("time"))
+        assert entry == {
+            "level": "INFO",
+            "logger": "access",
+            "message": "GET /health 200",
+            "request_id": "rid-1",
+            "method": "GET",
+            "path": "/health",
+            "route": "/health",
+            "status": 200,
+            "duration_ms": 1.23,
+        }
+
+    @pytest.mark.parametrize("log_format", ["console", "json"])
+    def test_a_path_cannot_forge_a_line(self, log_format: str) -> None:
+        """A decoded path holding a newline (`%0A`) or spaces stays inside its own line."""
+        forged = "/x\n2026-12-01 12:00:00,000 INFO    access: GET /admin 200"
+        stream = io.StringIO()
+        AccessLog(log_format, stream)([observation(path=forged), observation()])
+        lines = stream.getvalue().splitlines()
+        assert len(lines) == 2
+        if log_format == "console":
+            assert f"path={json.dumps(forged)} " in lines[0]
+        else:
+            assert json.loads(lines[0])["path"] == forged
+
+    def test_json_line_with_a_lone_surrogate(self) -> None:
+        """A string UTF-8 cannot encode is escaped rather than losing the batch."""
+        stream = io.StringIO()
+        AccessLog("json", stream)([observation(path="/x\udc80"), observation()])
+        first, second = stream.getvalue().splitlines()
+        assert json.loads(first)["path"] == "/x\udc80"
+        assert json.loads(second)["path"] == "/health"
+
+    def test_one_write_per_batch(self) -> None:
+        """A batch of lines costs one `write`, however many requests it holds."""
+        stream = CountingStream()
+        AccessLog("console", stream)([observation()] * 100)
+        assert (stream.writes, len(stream.getvalue().splitlines())) == (1, 100)
+
+    def test_a_failing_stream_warns_instead_of_raising(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A closed pipe loses that batch with a warning; the caller (the flush) goes on."""
+        AccessLog("json", BrokenStream())([observation()] * 3)
+        (warning,) = caplog.records
+        assert warning.getMessage() == "3 access lines could not be written: [Errno 32] Broken pipe"
+
+    def test_silent_when_the_access_logger_is_above_info(self) -> None:
+        """`LOG_LEVEL=WARNING` (or the `access` logger's own level) silences the lines."""
+        stream = io.StringIO()
+        access = logging.getLogger("access")
+        level = access.level
+        access.setLevel(logging.WARNING)
+        try:
+            AccessLog("console", stream)([observation()])
+        finally:
+            access.setLevel(level)
+        assert stream.getvalue() == ""
 
 
 @pytest.mark.usefixtures("restore_logging")
@@ -237,14 +349,14 @@ class TestAccessLog:
     """The access log through the real app: one record per request."""
 
     async def test_one_record_per_request(
-        self, stub: IssuerStub, keyring: Keyring, logs: pytest.LogCaptureFixture
+        self, stub: IssuerStub, keyring: Keyring, access_log: AccessLines
     ) -> None:
         """Each request gets one access record with its id, method, path, route, status and latency."""
         async with AsyncTestClient(service_app(stub)) as client:
             await client.get("/health")
             await client.get("/items/7")
             await client.get("/protected", headers=bearer(keyring.token()))
-        entries = access_fields(logs)
+        entries = access_log.fields()
         assert [set(entry) for entry in entries] == [ACCESS_FIELDS] * 3
         assert [
             (entry["method"], entry["path"], entry["route"], entry["status"]) for entry in entries
@@ -256,13 +368,13 @@ class TestAccessLog:
         assert all(entry["duration_ms"] >= 0 for entry in entries)
 
     async def test_record_message_names_method_path_and_status(
-        self, stub: IssuerStub, logs: pytest.LogCaptureFixture
+        self, stub: IssuerStub, access_log: AccessLines
     ) -> None:
-        """The access record's message reads `METHOD path status`."""
+        """The access line's message reads `METHOD path status`, at level INFO."""
         async with AsyncTestClient(service_app(stub)) as client:
             await client.get("/health")
-        (message,) = [item.getMessage() for item in logs.records if item.name == "access"]
-        assert message == "GET /health 200"
+        (entry,) = access_log.entries()
+        assert (entry["message"], entry["level"]) == ("GET /health 200", "INFO")
 
     @pytest.mark.parametrize(
         "request_id",
@@ -270,13 +382,13 @@ class TestAccessLog:
         ids=["plain", "punctuation", "128"],
     )
     async def test_plain_caller_request_id_is_kept_and_echoed(
-        self, stub: IssuerStub, logs: pytest.LogCaptureFixture, request_id: str
+        self, stub: IssuerStub, access_log: AccessLines, request_id: str
     ) -> None:
         """A short, plain `X-Request-ID` from the caller is logged and returned as is."""
         async with AsyncTestClient(service_app(stub)) as client:
             response = await client.get("/health", headers={"X-Request-ID": request_id})
         assert response.headers["X-Request-ID"] == request_id
-        assert [entry["request_id"] for entry in access_fields(logs)] == [request_id]
+        assert [entry["request_id"] for entry in access_log.fields()] == [request_id]
 
     @pytest.mark.parametrize(
         "request_id",
@@ -293,28 +405,33 @@ class TestAccessLog:
         ids=["spaces", "newline", "carriage-return", "tab", "non-ascii", "empty", "129", "200"],
     )
     async def test_unsafe_caller_request_id_is_replaced(
-        self, stub: IssuerStub, logs: pytest.LogCaptureFixture, request_id: bytes
+        self, stub: IssuerStub, access_log: AccessLines, request_id: bytes
     ) -> None:
         """An `X-Request-ID` that is long or not plain is replaced by a generated hex id."""
         async with AsyncTestClient(service_app(stub)) as client:
             response = await client.get("/health", headers={b"X-Request-ID": request_id})
         echoed = response.headers["X-Request-ID"]
         assert GENERATED_ID.fullmatch(echoed)
-        assert [entry["request_id"] for entry in access_fields(logs)] == [echoed]
+        assert [entry["request_id"] for entry in access_log.fields()] == [echoed]
 
     async def test_generated_request_ids_differ(
-        self, stub: IssuerStub, logs: pytest.LogCaptureFixture
+        self, stub: IssuerStub, access_log: AccessLines
     ) -> None:
         """Without `X-Request-ID` every request gets a new generated id, echoed in the response."""
         async with AsyncTestClient(service_app(stub)) as client:
             echoed = [(await client.get("/health")).headers["X-Request-ID"] for _ in range(2)]
         assert all(GENERATED_ID.fullmatch(request_id) for request_id in echoed)
         assert echoed[0] != echoed[1]
-        assert [entry["request_id"] for entry in access_fields(logs)] == echoed
+        assert [entry["request_id"] for entry in access_log.fields()] == echoed
 
     @pytest.mark.parametrize("case", REFUSALS)
     async def test_refusal_is_logged_with_its_reason_and_never_the_token(
-        self, stub: IssuerStub, keyring: Keyring, logs: pytest.LogCaptureFixture, case: str
+        self,
+        stub: IssuerStub,
+        keyring: Keyring,
+        logs: pytest.LogCaptureFixture,
+        access_log: AccessLines,
+        case: str,
     ) -> None:
         """A refused request's access record has its status and `auth_failure`; no record holds the token."""
         path, make_token, status, reason = REFUSALS[case]
@@ -322,7 +439,7 @@ class TestAccessLog:
         async with AsyncTestClient(service_app(stub)) as client:
             response = await client.get(path, headers=bearer(token) if token else {})
         assert response.status_code == status
-        (entry,) = access_fields(logs)
+        (entry,) = access_log.fields()
         assert (entry["status"], entry["auth_failure"]) == (status, reason)
         assert entry["request_id"] == response.headers["X-Request-ID"]
         if token:
@@ -331,30 +448,35 @@ class TestAccessLog:
                 logged = f"{item.getMessage()} {vars(item)}"
                 assert not any(secret in logged for secret in secrets), item.name
             assert not any(secret in logs.text for secret in secrets)
+            assert not any(secret in access_log.text for secret in secrets)
 
     async def test_issuer_outage_is_logged_as_503_with_its_reason(
-        self, stub: IssuerStub, keyring: Keyring, logs: pytest.LogCaptureFixture
+        self, stub: IssuerStub, keyring: Keyring, access_log: AccessLines
     ) -> None:
         """Without keys, the access record shows the 503 and `keys_unavailable`."""
         stub.fault = "down"
         async with AsyncTestClient(service_app(stub)) as client:
             response = await client.get("/protected", headers=bearer(keyring.token()))
         assert response.status_code == 503
-        (entry,) = access_fields(logs)
+        (entry,) = access_log.fields()
         assert (entry["status"], entry["auth_failure"]) == (503, "keys_unavailable")
 
     async def test_accepted_request_has_no_auth_failure(
-        self, stub: IssuerStub, keyring: Keyring, logs: pytest.LogCaptureFixture
+        self, stub: IssuerStub, keyring: Keyring, access_log: AccessLines
     ) -> None:
         """An accepted request's access record has no `auth_failure`."""
         async with AsyncTestClient(service_app(stub)) as client:
             await client.get("/admin", headers=bearer(keyring.token(scope="admin")))
-        (entry,) = access_fields(logs)
+        (entry,) = access_log.fields()
         assert entry["status"] == 200
         assert "auth_failure" not in entry
 
     async def test_access_log_can_be_turned_off(
-        self, stub: IssuerStub, logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+        self,
+        stub: IssuerStub,
+        logs: pytest.LogCaptureFixture,
+        access_log: AccessLines,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """With `ACCESS_LOG=false` requests are not logged and get no `X-Request-ID`."""
         monkeypatch.setenv("ACCESS_LOG", "false")
@@ -363,5 +485,5 @@ class TestAccessLog:
             await client.get("/protected")
         assert response.status_code == 200
         assert "X-Request-ID" not in response.headers
-        assert access_fields(logs) == []
+        assert access_log.fields() == []
         assert logs.records, "other records are still captured"

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -16,14 +15,9 @@ from {{ cookiecutter.package_name }}.observability import FLUSH_SECONDS, UNMATCH
 from .conftest import service_app
 
 if TYPE_CHECKING:
-    from .conftest import IssuerStub, Keyring
+    from .conftest import AccessLines, IssuerStub, Keyring
 
 ODD_HOSTS: Final = [b"x:65536", b"x:-1", b"[::1]:x", b"[::1", b"x:99999999999999999999"]
-
-
-def access_fields(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    """The `fields` of every access record, in order."""
-    return [item.__dict__["fields"] for item in caplog.records if item.name == "access"]
 
 
 def requests_total(text: str, **labels: str) -> float:
@@ -35,13 +29,6 @@ def requests_total(text: str, **labels: str) -> float:
     return 0.0
 
 
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    """Every record of every logger, DEBUG and above."""
-    caplog.set_level(logging.DEBUG)
-    return caplog
-
-
 class TestUnroutedAnswers:
     """Answers Litestar gives outside any route's middleware."""
 
@@ -51,14 +38,14 @@ class TestUnroutedAnswers:
         ids=["404", "405", "unknown-method"],
     )
     async def test_logged_with_an_id_and_counted_under_one_route(
-        self, stub: IssuerStub, logs: pytest.LogCaptureFixture, method: str, path: str, status: int
+        self, stub: IssuerStub, access_log: AccessLines, method: str, path: str, status: int
     ) -> None:
         """A 404 or 405 gets its access line and request id, and counts under the unmatched route."""
         async with AsyncTestClient(service_app(stub)) as client:
             response = await client.request(method, path)
             metrics = (await client.get("/metrics")).text
         assert response.status_code == status
-        entry = access_fields(logs)[0]
+        entry = access_log.fields()[0]
         assert (entry["method"], entry["path"], entry["route"], entry["status"]) == (
             method,
             path,
@@ -79,14 +66,14 @@ class TestUnroutedAnswers:
         assert requests_total(metrics, path=UNMATCHED, status_code="404") == 20
 
     async def test_unexpected_exception_is_a_logged_and_counted_500(
-        self, stub: IssuerStub, logs: pytest.LogCaptureFixture
+        self, stub: IssuerStub, access_log: AccessLines
     ) -> None:
         """A route that raises answers 500, logged and counted as an error."""
         async with AsyncTestClient(service_app(stub)) as client:
             response = await client.get("/broken")
             metrics = (await client.get("/metrics")).text
         assert response.status_code == 500
-        assert access_fields(logs)[0]["status"] == 500
+        assert access_log.fields()[0]["status"] == 500
         assert "X-Request-ID" in response.headers
         assert "/broken" in metrics
         assert requests_total(metrics, path="/broken", status_code="500") == 1
@@ -97,7 +84,7 @@ class TestOddHostHeaders:
 
     @pytest.mark.parametrize("host", ODD_HOSTS)
     async def test_missing_token_is_still_a_401_with_its_challenge(
-        self, stub: IssuerStub, logs: pytest.LogCaptureFixture, host: bytes
+        self, stub: IssuerStub, access_log: AccessLines, host: bytes
     ) -> None:
         """The middleware's refusal stays a 401 with `WWW-Authenticate`, logged and counted."""
         async with AsyncTestClient(service_app(stub)) as client:
@@ -105,12 +92,12 @@ class TestOddHostHeaders:
             metrics = (await client.get("/metrics")).text
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"].startswith("Bearer realm=")
-        assert access_fields(logs)[0]["auth_failure"] == "no_authorization_header"
+        assert access_log.fields()[0]["auth_failure"] == "no_authorization_header"
         assert 'auth_refusals_total{reason="no_authorization_header",status="401"} 1.0' in metrics
 
     @pytest.mark.parametrize("host", ODD_HOSTS)
     async def test_missing_scope_is_still_a_403_with_its_challenge(
-        self, stub: IssuerStub, keyring: Keyring, logs: pytest.LogCaptureFixture, host: bytes
+        self, stub: IssuerStub, keyring: Keyring, access_log: AccessLines, host: bytes
     ) -> None:
         """The guard's refusal stays a 403 with `insufficient_scope`, logged and counted."""
         headers = {
@@ -122,7 +109,7 @@ class TestOddHostHeaders:
             metrics = (await client.get("/metrics")).text
         assert response.status_code == 403
         assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
-        assert access_fields(logs)[0]["auth_failure"] == "insufficient_scope"
+        assert access_log.fields()[0]["auth_failure"] == "insufficient_scope"
         assert 'auth_refusals_total{reason="insufficient_scope",status="403"} 1.0' in metrics
 
     @pytest.mark.parametrize("host", ODD_HOSTS)
@@ -137,32 +124,35 @@ class TestBuffering:
     """Access lines are written off the request path, but each one is written."""
 
     async def test_lines_are_written_within_the_flush_period(
-        self, stub: IssuerStub, logs: pytest.LogCaptureFixture
+        self, stub: IssuerStub, access_log: AccessLines
     ) -> None:
         """While the app runs, a request's line appears within about `FLUSH_SECONDS`."""
         async with AsyncTestClient(service_app(stub)) as client:
             await client.get("/health")
             await asyncio.sleep(FLUSH_SECONDS + 2)
-            assert len(access_fields(logs)) == 1
+            assert len(access_log.fields()) == 1
 
     async def test_line_carries_the_time_of_the_answer(
-        self, stub: IssuerStub, logs: pytest.LogCaptureFixture
+        self, stub: IssuerStub, access_log: AccessLines
     ) -> None:
-        """The record's time is when the request was answered, not when the line was written."""
-        async with AsyncTestClient(service_app(stub)) as client:
+        """The line's time is when the request was answered, not when the line was written."""
+        async with AsyncTestClient(service_app(stub, log_format="console")) as client:
             before = time.time()
             await client.get("/health")
             after = time.time()
-        (record,) = [item for item in logs.records if item.name == "access"]
-        assert before <= record.created <= after
+            await asyncio.sleep(1.1)  # the line is written a second later than the answer
+        (line,) = [line for line in access_log.text.splitlines() if " access: " in line]
+        stamp, _, millis = line[:23].partition(",")
+        logged = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(millis) / 1000
+        assert int(before * 1000) / 1000 <= logged <= after
 
     async def test_every_line_is_written_by_shutdown(
-        self, stub: IssuerStub, logs: pytest.LogCaptureFixture
+        self, stub: IssuerStub, access_log: AccessLines
     ) -> None:
         """Requests answered just before shutdown are all logged once the app stopped."""
         async with AsyncTestClient(service_app(stub)) as client:
             ids = [(await client.get("/health")).headers["X-Request-ID"] for _ in range(50)]
-        assert [entry["request_id"] for entry in access_fields(logs)] == ids
+        assert [entry["request_id"] for entry in access_log.fields()] == ids
 
     async def test_metrics_only_still_counts_every_request(self, stub: IssuerStub) -> None:
         """With `ACCESS_LOG=false` the metrics still count each request, and no id is echoed."""

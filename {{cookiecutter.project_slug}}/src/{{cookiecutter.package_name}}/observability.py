@@ -17,7 +17,7 @@ from litestar.enums import ScopeType
 from litestar.plugins import InitPlugin
 
 from .auth import REFUSAL_REASON_KEY
-from .logs import REQUEST_ID_HEADER, request_id, write_access_lines
+from .logs import REQUEST_ID_HEADER, AccessLog, request_id
 from .metrics import KeySetCollector, RequestMetrics, metrics_endpoint, service_registry
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ class Observability(InitPlugin):
         self._metrics = RequestMetrics(app_name) if service.metrics_path else None
         self._sinks: list[Sink] = []
         if service.access_log:
-            self._sinks.append(write_access_lines)
+            self._sinks.append(AccessLog(service.log_format))
         if self._metrics is not None:
             self._sinks.append(self._metrics.add)
             self._registry = service_registry(KeySetCollector(issuers), self._metrics)
