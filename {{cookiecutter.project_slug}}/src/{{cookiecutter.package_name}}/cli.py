@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
+import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -60,7 +62,11 @@ def cli() -> None:
     "--port", default=8000, show_default=True, envvar="PORT", help="Port to bind.", show_envvar=True
 )
 @click.option(
-    "--workers", default=1, show_default=True, help="Worker processes, each with its own key cache."
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes, each with its own key cache; /metrics merges theirs.",
 )
 @click.option(
     "--http",
@@ -103,18 +109,23 @@ def serve(
     load_auth_settings()
     service = load_service_settings()
     configure_logging(service.log_format, service.log_level)
-    try:
-        server.run(
-            f"{PACKAGE}.app:app",
-            host=host,
-            port=port,
-            workers=workers,
-            http=http,
-            head_timeout=head_timeout,
-            limit_concurrency=limit_concurrency,
-        )
-    except server.StackUnavailable as exc:
-        raise click.UsageError(str(exc)) from None
+    with contextlib.ExitStack() as cleanup:
+        if workers > 1 and service.metrics_path and service.metrics_dir is None:
+            # The workers merge their metrics through it; it goes when `serve` ends.
+            folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="metrics-"))
+            os.environ["METRICS_DIR"] = folder
+        try:
+            server.run(
+                f"{PACKAGE}.app:app",
+                host=host,
+                port=port,
+                workers=workers,
+                http=http,
+                head_timeout=head_timeout,
+                limit_concurrency=limit_concurrency,
+            )
+        except server.StackUnavailable as exc:
+            raise click.UsageError(str(exc)) from None
 
 
 @cli.command()

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = (
     "KeySetCollector",
     "RequestMetrics",
+    "merged_registry",
     "metrics_endpoint",
     "service_registry",
 )
@@ -188,6 +189,13 @@ def service_registry(*collectors: Collector) -> CollectorRegistry:
     ProcessCollector(registry=registry)
     for collector in collectors:
         registry.register(collector)
+    return registry
+
+
+def merged_registry(collector: Collector) -> CollectorRegistry:
+    """A registry serving only `collector` (the workers' merged metrics)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
     return registry
 
 

@@ -5,6 +5,7 @@ app's outermost exception handler would pass unseen. `RequestObserver` wraps the
 ASGI handler instead. On the request path it only notes the request's facts (one tuple appended
 to a list); the access lines are formatted and written, and the metrics folded, by `flush`: every
 `FLUSH_SECONDS`, as soon as `MAX_PENDING` records wait, before each scrape and at shutdown.
+With several workers, each also shares its metrics (`worker_metrics.py`) on the same beat.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from litestar.plugins import InitPlugin
 
 from .auth import REFUSAL_REASON_KEY
 from .logs import REQUEST_ID_HEADER, AccessLog, request_id
-from .metrics import KeySetCollector, RequestMetrics, metrics_endpoint, service_registry
+from .metrics import (
+    KeySetCollector,
+    RequestMetrics,
+    merged_registry,
+    metrics_endpoint,
+    service_registry,
+)
+from .worker_metrics import SharedMetrics
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -109,12 +117,6 @@ class RequestObserver:
             for sink in self._sinks:
                 sink(batch)
 
-    async def flush_periodically(self) -> None:
-        """Flush every `FLUSH_SECONDS`, until cancelled."""
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
-            self.flush()
-
 
 class Observability(InitPlugin):
     """Access log, request metrics and `/metrics`, as `ServiceSettings` configure them."""
@@ -125,11 +127,15 @@ class Observability(InitPlugin):
         self._sinks: list[Sink] = []
         if service.access_log:
             self._sinks.append(AccessLog(service.log_format))
+        self._shared: SharedMetrics | None = None
         if self._metrics is not None:
             self._sinks.append(self._metrics.add)
             self._registry = service_registry(KeySetCollector(issuers), self._metrics)
+            if service.metrics_dir is not None:
+                self._shared = SharedMetrics(service.metrics_dir, self._registry)
+                self._registry = merged_registry(self._shared)
         self._observer: RequestObserver | None = None
-        self._flusher: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Add `/metrics`, and the start-up and shutdown steps of the observer."""
@@ -154,11 +160,21 @@ class Observability(InitPlugin):
         if self._metrics is not None:
             self._metrics.observe(self._observer)
         app.asgi_handler = self._observer
-        self._flusher = asyncio.get_running_loop().create_task(self._observer.flush_periodically())
+        self._ticker = asyncio.get_running_loop().create_task(self._tick(self._observer))
+
+    async def _tick(self, observer: RequestObserver) -> None:
+        """Every `FLUSH_SECONDS`: flush the observer, and share the metrics with other workers."""
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            observer.flush()
+            if self._shared is not None:
+                self._shared.publish()
 
     def _stop(self, app: Litestar) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
+        if self._ticker is not None:
+            self._ticker.cancel()
         if self._observer is not None:
             self._observer.flush()
             app.asgi_handler = self._observer.app
+        if self._shared is not None:
+            self._shared.publish()

@@ -5,6 +5,7 @@ How tokens are verified is configured by `AUTH_*` variables: see `auth/settings.
 
 from __future__ import annotations
 
+from pathlib import Path  # noqa: TC003  # pydantic reads the annotations at runtime
 from typing import Literal
 
 from pydantic import Field, ValidationError
@@ -25,6 +26,8 @@ class ServiceSettings(BaseSettings):
     access_log: bool = True
     metrics_path: str = Field(default="/metrics", pattern=r"^(/[A-Za-z0-9._~/-]*)?$")
     metrics_require_token: bool = False
+    metrics_dir: Path | None = None
+    """A folder the worker processes merge their metrics through; `serve --workers N` sets it."""
 
 
 def load_service_settings() -> ServiceSettings:
