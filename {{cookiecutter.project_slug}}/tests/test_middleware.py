@@ -176,6 +176,64 @@ class TestBearerToken:
             bearer_token(scope_headers(*values))
 
 
+class _Handler:
+    """The route handler attributes the exclusion test reads."""
+
+    def __init__(self, *, excluded: bool = False, mount: bool = False) -> None:
+        self.opt = {"exclude_from_auth": True} if excluded else {}
+        self.is_mount = mount
+
+
+EXCLUSION_SCOPES: Final[dict[str, dict[str, Any]]] = {
+    "plain": {},
+    "excluded-route": {"route_handler": _Handler(excluded=True)},
+    "options": {"method": "OPTIONS"},
+    "websocket": {"type": "websocket"},
+    "lifespan": {"type": "lifespan"},
+    "excluded-path": {"path": "/schema/openapi.json"},
+    "prefix-only": {"path": "/schemas"},
+    "mount-raw-path": {
+        "route_handler": _Handler(mount=True),
+        "path": "/",
+        "raw_path": b"/schema/swagger",
+    },
+    "mount-other": {"route_handler": _Handler(mount=True), "path": "/schema", "raw_path": b"/x"},
+    "no-handler": {"route_handler": None},
+}
+
+
+class TestExclusion:
+    """Which requests go through unauthenticated: exactly those Litestar's own rules let by."""
+
+    @pytest.mark.parametrize("case", EXCLUSION_SCOPES)
+    def test_same_answer_as_litestar(self, case: str) -> None:
+        """The middleware's own test agrees with `should_bypass_middleware` on every shape."""
+        from litestar.middleware._utils import should_bypass_middleware  # noqa: PLC0415
+
+        middleware = BearerTokenMiddleware(
+            cast("Any", None),
+            verifier=cast("Any", None),
+            refuse=cast("Any", None),
+            exclude=["^/schema(?:/|$)"],
+        )
+        scope: dict[str, Any] = {
+            "type": "http",
+            "method": "GET",
+            "path": "/protected",
+            "raw_path": b"/protected",
+            "route_handler": _Handler(),
+            **EXCLUSION_SCOPES[case],
+        }
+        expected = should_bypass_middleware(
+            exclude_http_methods=middleware.exclude_http_methods,
+            exclude_opt_key=middleware.exclude_opt_key,
+            exclude_path_pattern=middleware.exclude,
+            scope=cast("Scope", scope),
+            scopes=middleware.scopes,
+        )
+        assert middleware._excluded(cast("Scope", scope)) is expected
+
+
 class TestAuthenticateRequest:
     """Litestar's `authenticate_request`, for code holding a connection: the same verification."""
 

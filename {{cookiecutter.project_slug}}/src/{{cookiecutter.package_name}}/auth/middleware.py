@@ -5,9 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from litestar import Request
-
-# The exclusion test `AbstractAuthenticationMiddleware.__call__` applies, so ours excludes alike.
-from litestar.middleware._utils import should_bypass_middleware
 from litestar.middleware.authentication import (
     AbstractAuthenticationMiddleware,
     AuthenticationResult,
@@ -64,13 +61,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
           the request metrics would miss the refusal and its reason. Guards raise theirs inside
           the route, where the app's exception handler answers them.
         """
-        if should_bypass_middleware(
-            exclude_http_methods=self.exclude_http_methods,
-            exclude_opt_key=self.exclude_opt_key,
-            exclude_path_pattern=self.exclude,
-            scope=scope,
-            scopes=self.scopes,
-        ):
+        if self._excluded(scope):
             await self.app(scope, receive, send)
             return
         try:
@@ -87,6 +78,24 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         scope["user"] = principal
         scope["auth"] = principal.claims
         await self.app(scope, receive, send)
+
+    def _excluded(self, scope: Scope) -> bool:
+        """Whether the request goes through unauthenticated, by Litestar's rules for this middleware.
+
+        Other scope types, a route with `exclude_from_auth=True`, `OPTIONS` (CORS preflights) and
+        the paths of `AUTH_EXCLUDE_PATHS` (a mount is matched on its raw path, as Litestar does).
+        """
+        if scope["type"] not in self.scopes:
+            return True
+        handler = scope.get("route_handler")
+        if handler is not None and handler.opt.get(self.exclude_opt_key):
+            return True
+        if scope.get("method") in self.exclude_http_methods:
+            return True
+        if self.exclude is None:
+            return False
+        path = scope["raw_path"].decode() if getattr(handler, "is_mount", False) else scope["path"]
+        return self.exclude.search(path) is not None
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]

@@ -62,8 +62,9 @@ class TokenVerifier:
         """
         if len(token) > self._settings.max_token_bytes:
             raise InvalidToken("token_too_large")
+        key_version = self._issuers.version
         if self._verified is not None:
-            cached = self._verified.get(token, self._issuers.version)
+            cached = self._verified.get(token, key_version)
             if cached is not None:
                 return cached
         header_segment, signing_input, signature = _split(token)
@@ -90,7 +91,7 @@ class TokenVerifier:
         )
         if self._verified is not None:
             expires_at = claims["exp"] + self._settings.leeway
-            self._verified.put(token, principal, expires_at, self._issuers.version)
+            self._verified.put(token, principal, expires_at, key_version)
         return principal
 
     def _header(self, segment: bytes) -> Header:
