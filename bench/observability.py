@@ -22,6 +22,7 @@ import contextlib
 import importlib
 import logging
 import os
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -157,6 +158,7 @@ async def measure(requests: int, rounds: int) -> None:
     if not isinstance(handler, logging.StreamHandler):
         raise SystemExit("configure_logging did not install a stream handler")
     handler.setStream(devnull)
+    sys.stderr = devnull  # where the access lines go (the service's `AccessLog` writes there)
     hold_back_flushes()
     apps = {observed: build(observed) for observed in (False, True)}
     stops = [(await lifespan(app))[0] for app in apps.values()]
