@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from {{ cookiecutter.package_name }}.docs import ASSETS_PATH
+from {{ cookiecutter.package_name }}.docs import ASSETS, ASSETS_PATH
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -59,9 +59,26 @@ class TestDocsPage:
         """Pages that would load their scripts from a CDN (blank offline) are 404."""
         assert (await client.get(path)).status_code == 404
 
-    async def test_missing_asset_is_404(self, client: Client) -> None:
-        """An asset path that names no file is 404 without a token."""
-        assert (await client.get(f"{ASSETS_PATH}/missing.js")).status_code == 404
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "missing.js",
+            "index.html",
+            "swagger-initializer.js",
+            "oauth2-redirect.html",
+            "swagger-ui.js.map",
+            "..%2F__init__.py",
+        ],
+    )
+    async def test_only_the_pages_assets_are_served(self, client: Client, name: str) -> None:
+        """Any other file of the bundle (its demo page, which loads a remote schema) is 404."""
+        assert (await client.get(f"{ASSETS_PATH}/{name}")).status_code == 404
+
+    async def test_every_served_asset_is_referenced_by_the_page(self, client: Client) -> None:
+        """The allow-list is exactly what the page loads."""
+        page = (await client.get("/schema")).text
+        referenced = {reference.rpartition("/")[2] for reference in ASSET_REFERENCE.findall(page)}
+        assert referenced == ASSETS
 
     @pytest.mark.parametrize("settings", [{"exclude_paths": ()}], indirect=True)
     async def test_assets_need_a_token_when_schema_is_not_excluded(self, client: Client) -> None:

@@ -7,16 +7,43 @@ inside the `/schema` prefix that `AUTH_EXCLUDE_PATHS` leaves public by default.
 
 from __future__ import annotations
 
-from litestar import Router
+from typing import Final
+
+from litestar import Router, get
+from litestar.datastructures import CacheControlHeader
+from litestar.exceptions import NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin, YamlRenderPlugin
-from litestar.static_files import create_static_files_router
+from litestar.params import FromPath  # noqa: TC002  # Litestar reads handler annotations at runtime
+from litestar.response import File
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]  # no py.typed marker
 
-__all__ = ("ASSETS_PATH", "DOCS_PATH", "openapi_config")
+__all__ = ("ASSETS", "ASSETS_PATH", "DOCS_PATH", "openapi_config")
 
-DOCS_PATH = "/schema"
-ASSETS_PATH = f"{DOCS_PATH}/assets"
+DOCS_PATH: Final = "/schema"
+ASSETS_PATH: Final = f"{DOCS_PATH}/assets"
+ASSETS: Final = frozenset(
+    {
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "swagger-ui-standalone-preset.js",
+        "favicon-32x32.png",
+    }
+)
+"""The bundle's files the page loads: only these are served, not the bundle's own demo page."""
+
+
+@get(
+    ASSETS_PATH.removeprefix(DOCS_PATH) + "/{name:str}",
+    name="docs-assets",
+    sync_to_thread=False,
+    cache_control=CacheControlHeader(max_age=3600, public=True),
+)
+def docs_asset(name: FromPath[str]) -> File:
+    """One of `ASSETS`, from the installed swagger-ui-bundle-v2."""
+    if name not in ASSETS:
+        raise NotFoundException()
+    return File(swagger_ui_path / name, filename=name, content_disposition_type="inline")
 
 
 def openapi_config(title: str, version: str) -> OpenAPIConfig:
@@ -28,12 +55,9 @@ def openapi_config(title: str, version: str) -> OpenAPIConfig:
         favicon=f"<link rel='icon' type='image/png' href='{ASSETS_PATH}/favicon-32x32.png'>",
         path=["/", "/swagger"],
     )
-    assets = create_static_files_router(
-        path=ASSETS_PATH.removeprefix(DOCS_PATH), directories=[swagger_ui_path], name="docs-assets"
-    )
     return OpenAPIConfig(
         title=title,
         version=version,
         render_plugins=[swagger_ui, YamlRenderPlugin()],
-        openapi_router=Router(DOCS_PATH, route_handlers=[assets], include_in_schema=False),
+        openapi_router=Router(DOCS_PATH, route_handlers=[docs_asset], include_in_schema=False),
     )
