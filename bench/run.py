@@ -75,9 +75,9 @@ def apps_for(apps: list[App], workload: Workload) -> list[App]:
 
 
 def parse_args() -> argparse.Namespace:
-    """Command-line options (the defaults keep the whole run near ten minutes)."""
+    """Command-line options (the defaults keep the whole run near fifteen minutes)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per wrk run")
     parser.add_argument(
         "--pool", type=int, default=20_000, help="fresh tokens to pre-mint per algorithm"
