@@ -7,8 +7,9 @@ development issuer and the protected resource metadata; `token` mints tokens for
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
 
 import httpx2
 import pytest
@@ -76,6 +77,37 @@ async def with_client(
         return tools, results
 
 
+def leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    """The exceptions inside `group` and its nested groups."""
+    found: list[BaseException] = []
+    for error in group.exceptions:
+        found += leaves(error) if isinstance(error, BaseExceptionGroup) else [error]
+    return found
+
+
+TOOL_CALL: Final = {
+    "jsonrpc": "2.0",
+    "id": 2,
+    "method": "tools/call",
+    "params": {"name": "issuer_status", "arguments": {}},
+}
+
+
+def post_mcp(dev: Service, token: str, body: bytes) -> httpx2.Response:
+    """POST `body` to `/mcp` as JSON with `token`, as an MCP client would."""
+    return httpx2.post(
+        endpoint(dev),
+        content=body,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+        },
+        trust_env=False,
+        timeout=10.0,
+    )
+
+
 class TestMCPOverHTTP:
     """A real MCP client finds out how to authenticate, then uses the tools with a dev token."""
 
@@ -109,20 +141,49 @@ class TestMCPOverHTTP:
     def test_dev_token_lists_and_calls_the_tools(self, project: Installed, dev: Service) -> None:
         """With a `token` for the resource, the client lists and calls both tools.
 
-        `whoami` names the caller; `issuer_status` refuses without `issuers:read`, answers with it.
+        `whoami` names the caller; `issuer_status` answers with `issuers:read`, and without it
+        the call fails on the server's HTTP 403.
         """
         plain = mint(project, dev, "--sub", "mcp-user")
         scoped = mint(project, dev, "--scope", "issuers:read")
-        tools, (who, refused) = asyncio.run(
-            with_client(endpoint(dev), plain, [("whoami", {}), ("issuer_status", {})])
-        )
+        tools, (who,) = asyncio.run(with_client(endpoint(dev), plain, [("whoami", {})]))
+        statuses: list[int] = []
+        with pytest.raises(ExceptionGroup) as refused:  # the SDK's task groups wrap its error
+            asyncio.run(with_client(endpoint(dev), plain, [("issuer_status", {})], statuses))
+        assert [str(error) for error in leaves(refused.value)] == [
+            "Server returned an error response"
+        ]
         _, (granted,) = asyncio.run(with_client(endpoint(dev), scoped, [("issuer_status", {})]))
         assert tools == ["issuer_status", "whoami"]
         assert not who.is_error
         assert who.structured_content["subject"] == "mcp-user"
-        assert refused.is_error
+        assert statuses[-1] == 403
         assert not granted.is_error
         assert set(granted.structured_content.values()) == {"ready"}
+
+    def test_missing_tool_scope_is_a_step_up_challenge(
+        self, project: Installed, dev: Service
+    ) -> None:
+        """A `tools/call` without the tool's scope: 403 `insufficient_scope` naming it."""
+        response = post_mcp(dev, mint(project, dev), json.dumps(TOOL_CALL).encode())
+        assert response.status_code == 403
+        challenge = response.headers["WWW-Authenticate"]
+        assert 'error="insufficient_scope"' in challenge
+        assert 'scope="issuers:read"' in challenge
+        assert f'resource_metadata="http://{LOOPBACK}:{dev.port}/.well-known/' in challenge
+
+    @pytest.mark.parametrize(
+        "body",
+        [b"{not json", b"[" * 5000, b'{"method": "tools/call", "params": []}', b"x" * (2 << 20)],
+        ids=["not-json", "deep", "odd-params", "over-1-MiB"],
+    )
+    def test_unreadable_bodies_get_the_sdks_answer(
+        self, project: Installed, dev: Service, body: bytes
+    ) -> None:
+        """What is not a readable tool call reaches the SDK, which answers 4xx; never a 500."""
+        response = post_mcp(dev, mint(project, dev), body)
+        assert 400 <= response.status_code < 500, response.text
+        assert dev.expect("/health", 200)
 
     def test_token_for_another_audience_is_refused(self, project: Installed, dev: Service) -> None:
         """A dev token minted for another audience gets 401 invalid_token at `/mcp`."""
