@@ -129,21 +129,48 @@ class TestRun:
         assert server.configured_head_timeout() == 4.0
 
 
+class Transport(asyncio.Transport):
+    """A transport that only records being closed."""
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
 class TestHeadDeadline:
     """`HeadDeadline`: one timer per connection, stopped by a new request."""
 
+    async def test_rearming_moves_the_deadline(self) -> None:
+        """Each arm gives the next head the whole timeout again, from then on."""
+        deadline = HeadDeadline(asyncio.get_running_loop(), 0.2)
+        transport = Transport()
+        deadline.arm(transport, None)
+        for _ in range(3):
+            await asyncio.sleep(0.1)
+            deadline.arm(transport, None)  # a response completed: a new head is awaited
+        await asyncio.sleep(0.1)
+        assert transport.closed is False  # 0.4 s after the first arm, 0.1 s after the last
+        await asyncio.sleep(0.25)
+        assert transport.closed is True
+
+    async def test_disarmed_then_rearmed_still_closes(self) -> None:
+        """A head that arrived, then a response, then silence: closed a timeout after the arm."""
+        deadline = HeadDeadline(asyncio.get_running_loop(), 0.1)
+        transport = Transport()
+        deadline.arm(transport, None)
+        deadline.notice(object())  # a head arrived
+        await asyncio.sleep(0.15)  # the first timer fires with nothing to watch
+        assert transport.closed is False
+        deadline.arm(transport, None)
+        await asyncio.sleep(0.2)
+        assert transport.closed is True
+
     async def test_notice_of_a_new_cycle_disarms(self) -> None:
         """A cycle other than the armed one stops the clock; the same one does not."""
-
-        class Transport(asyncio.Transport):
-            closed = False
-
-            def close(self) -> None:
-                self.closed = True
-
-            def is_closing(self) -> bool:
-                return self.closed
-
         deadline = HeadDeadline(asyncio.get_running_loop(), 0.05)
         waiting, still = Transport(), Transport()
         deadline.arm(waiting, None)

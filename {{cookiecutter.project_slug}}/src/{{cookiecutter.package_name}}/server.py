@@ -133,32 +133,50 @@ class HeadDeadline:
     Armed when the connection opens and after each response that leaves no request in
     progress; disarmed as soon as the parser has a new request. uvicorn's own keep-alive timer
     still closes a connection that stays silent, usually sooner.
+
+    Arming sets a deadline; one timer per connection wakes at the earliest deadline it may
+    have to enforce and, if the deadline moved on, aims at the new one. A request thus costs
+    a float, not a cancelled and a new event-loop timer.
     """
 
-    __slots__ = ("_cycle", "_loop", "_timer", "timeout")
+    __slots__ = ("_cycle", "_deadline", "_loop", "_timer", "_transport", "timeout")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         self._loop = loop
         self.timeout = timeout
         self._timer: asyncio.TimerHandle | None = None
+        self._transport: asyncio.BaseTransport | None = None
+        self._deadline: float | None = None
         self._cycle: object = None
 
     def arm(self, transport: asyncio.BaseTransport, cycle: object) -> None:
         """Start the clock for the request after `cycle` (the current one, or None)."""
-        self.disarm()
         self._cycle = cycle
-        self._timer = self._loop.call_later(self.timeout, _close, transport)
+        self._transport = transport
+        self._deadline = self._loop.time() + self.timeout
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._deadline, self._expire)
 
     def notice(self, cycle: object) -> None:
         """Called after the parser ran: a cycle other than the armed one means a head arrived."""
-        if self._timer is not None and cycle is not self._cycle:
-            self.disarm()
+        if self._deadline is not None and cycle is not self._cycle:
+            self._deadline = None
 
     def disarm(self) -> None:
-        """Stop the clock."""
+        """Stop the clock (the connection is gone)."""
+        self._deadline = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def _expire(self) -> None:
+        self._timer = None
+        if self._deadline is None or self._transport is None:
+            return
+        if self._loop.time() >= self._deadline:
+            _close(self._transport)
+        else:
+            self._timer = self._loop.call_at(self._deadline, self._expire)
 
 
 def _close(transport: asyncio.BaseTransport) -> None:
