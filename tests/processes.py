@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import select
 import shlex
 import signal
@@ -23,7 +24,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import pytest
@@ -354,3 +355,20 @@ def tamper(token: str) -> str:
     middle = len(signature) // 2
     swapped = "B" if signature[middle] == "A" else "A"
     return f"{head}.{signature[:middle]}{swapped}{signature[middle + 1 :]}"
+
+
+# --- Prometheus text ---------------------------------------------------------------------------
+
+METRIC_SAMPLE: Final = re.compile(r"(?P<name>[a-z_]+)(?:\{(?P<labels>.*)\})? (?P<value>\S+)")
+METRIC_LABEL: Final = re.compile(r'([a-z_]+)="([^"]*)"')
+
+
+def metric_sample(text: str, name: str, **labels: str) -> float:
+    """The value of the sample `name` having `labels` in Prometheus text (0 when absent)."""
+    for line in text.splitlines():
+        found = METRIC_SAMPLE.fullmatch(line)
+        if found and found["name"] == name:
+            pairs = dict(METRIC_LABEL.findall(found["labels"] or ""))
+            if labels.items() <= pairs.items():
+                return float(found["value"])
+    return 0.0

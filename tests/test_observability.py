@@ -25,6 +25,7 @@ from processes import (
     STOP_TIMEOUT,
     Issuer,
     Service,
+    metric_sample,
     running_issuer,
     running_service,
 )
@@ -144,9 +145,9 @@ class TestOddHostHeaders:
         assert status == 401
 
         def refusals(text: str) -> float:
-            prefix = 'auth_refusals_total{reason="no_authorization_header",status="401"} '
-            lines = [line for line in text.splitlines() if line.startswith(prefix)]
-            return float(lines[0].removeprefix(prefix)) if lines else 0.0
+            return metric_sample(
+                text, "auth_refusals_total", reason="no_authorization_header", status="401"
+            )
 
         assert refusals(after) == refusals(before) + 1
 

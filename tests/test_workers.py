@@ -5,7 +5,6 @@ The real `serve` process with two uvicorn workers, against a real issuer process
 
 from __future__ import annotations
 
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,24 +12,11 @@ from typing import Final
 
 import httpx
 from conftest import Installed
-from processes import LOOPBACK, START_TIMEOUT, running_issuer, running_service
+from processes import LOOPBACK, START_TIMEOUT, metric_sample, running_issuer, running_service
 
-SAMPLE: Final = re.compile(r"(?P<name>[a-z_]+)(?:\{(?P<labels>.*)\})? (?P<value>\S+)")
-LABEL: Final = re.compile(r'([a-z_]+)="([^"]*)"')
 AUDIENCE: Final = "api://workers"
 REQUESTS: Final = 60
 SHARE_SECONDS: Final = 5.0  # a worker shares its metrics every 0.5 s; a loaded CI is slower
-
-
-def sample(text: str, name: str, **labels: str) -> float:
-    """The value of the sample `name` having `labels` in Prometheus text (0 when absent)."""
-    for line in text.splitlines():
-        found = SAMPLE.fullmatch(line)
-        if found and found["name"] == name:
-            pairs = dict(LABEL.findall(found["labels"] or ""))
-            if labels.items() <= pairs.items():
-                return float(found["value"])
-    return 0.0
 
 
 def test_two_workers_share_one_metrics_endpoint(
@@ -60,7 +46,9 @@ def test_two_workers_share_one_metrics_endpoint(
             counted = 0.0
             while counted != REQUESTS and time.monotonic() < deadline:
                 text = service.expect("/metrics", 200).text
-                counted = sample(text, "http_requests_total", path="/protected", status_code="200")
+                counted = metric_sample(
+                    text, "http_requests_total", path="/protected", status_code="200"
+                )
                 time.sleep(0.2)
             assert counted == REQUESTS, service.process.report()
             # Whichever worker answers, the totals are the service's.
@@ -68,10 +56,10 @@ def test_two_workers_share_one_metrics_endpoint(
                 with httpx.Client(trust_env=False) as fresh:
                     text = fresh.get(f"http://{LOOPBACK}:{service.port}/metrics").text
                 assert (
-                    sample(text, "http_requests_total", path="/protected", status_code="200")
+                    metric_sample(text, "http_requests_total", path="/protected", status_code="200")
                     == REQUESTS
                 )
-                assert sample(text, "jwks_fetches_total") == 2  # one per worker, at start-up
-                assert sample(text, "jwks_ready") == 1
+                assert metric_sample(text, "jwks_fetches_total") == 2  # one per worker, at start-up
+                assert metric_sample(text, "jwks_ready") == 1
             assert len(list(folder.glob("*.prom"))) == 2
         assert not folder.exists()
