@@ -170,8 +170,10 @@ class TestHostileHeads:
     """The security table's rows about the request itself, on each stack."""
 
     def test_genuine_token_is_accepted(self, stacked: Stacked) -> None:
-        """Control: a genuine token is accepted."""
-        stacked.service.expect("/protected", 200, stacked.issuer.sign(aud=AUDIENCE))
+        """Control: a genuine token is accepted; the answer does not name the server software."""
+        response = stacked.service.expect("/protected", 200, stacked.issuer.sign(aud=AUDIENCE))
+        assert "server" not in response.headers
+        assert "date" in response.headers
 
     @pytest.mark.parametrize(
         ("headers", "challenge"),

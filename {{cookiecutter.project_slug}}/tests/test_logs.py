@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -18,10 +19,13 @@ from litestar.testing import AsyncTestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.logs import (
+    POOLED_IDS,
     AccessLog,
     ConsoleFormatter,
     JSONFormatter,
+    RandomIds,
     configure_logging,
+    new_request_id,
 )
 from {{ cookiecutter.package_name }}.settings import ServiceSettings
 
@@ -423,6 +427,27 @@ class TestAccessLog:
         assert all(GENERATED_ID.fullmatch(request_id) for request_id in echoed)
         assert echoed[0] != echoed[1]
         assert [entry["request_id"] for entry in access_log.fields()] == echoed
+
+    def test_generated_ids_stay_distinct_past_a_pool(self) -> None:
+        """Ids cut from one `os.urandom` pool and from the next ones are all different."""
+        ids = RandomIds()
+        drawn = [ids() for _ in range(3 * POOLED_IDS + 1)]
+        assert all(GENERATED_ID.fullmatch(request_id) for request_id in drawn)
+        assert len(set(drawn)) == len(drawn)
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="the platform does not fork")
+    def test_a_forked_child_draws_ids_of_its_own(self) -> None:
+        """After a fork, the child does not hand out the ids its parent's pool holds next."""
+        new_request_id()  # the pool exists, with ids still to come
+        reader, writer = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports through the pipe
+            os.write(writer, new_request_id().encode())
+            os._exit(0)
+        os.close(writer)
+        os.waitpid(child, 0)
+        with os.fdopen(reader) as pipe:
+            assert pipe.read() != new_request_id()
 
     @pytest.mark.parametrize("case", REFUSALS)
     async def test_refusal_is_logged_with_its_reason_and_never_the_token(

@@ -119,6 +119,8 @@ def run(
         loop=stack.loop,
         http=stack.protocol,
         limit_concurrency=limit_concurrency,
+        access_log=False,  # the service writes its own (`logs.AccessLog`)
+        server_header=False,  # no `Server: uvicorn`: what runs here is no client's business
     )
 
 
