@@ -19,6 +19,7 @@ from litestar.testing import AsyncTestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.logs import (
+    MAX_FIXED_PARTS,
     POOLED_IDS,
     AccessLog,
     ConsoleFormatter,
@@ -221,6 +222,30 @@ class TestAccessLogLines:
             "method=GET path=/health route=/health status=200 duration_ms=1.23 "
             "auth_failure=expired\n"
         )
+
+    def test_console_lines_past_the_remembered_parts(self) -> None:
+        """Lines sharing their fixed parts keep their own id and duration, however many paths."""
+        ended = observation()[0]
+        batch: list[Observation] = [
+            (
+                ended,
+                f"rid-{n}",
+                "GET",
+                f"/items/{n % (MAX_FIXED_PARTS + 5)}",
+                "/items/{n}",
+                200,
+                n / 1000,
+                None,
+            )
+            for n in range(2 * MAX_FIXED_PARTS + 10)
+        ]
+        stream = io.StringIO()
+        AccessLog("console", stream)(batch)
+        lines = stream.getvalue().splitlines()
+        assert len(lines) == len(batch)
+        for line, (_, rid, _, path, _, _, seconds, _) in zip(lines, batch, strict=True):
+            assert f": GET {path} 200 request_id={rid} method=GET path={path} " in line
+            assert line.endswith(f" duration_ms={seconds * 1000:.2f}")
 
     def test_json_line(self) -> None:
         """One JSON object with the members of `JSONFormatter`'s records, then the fields."""
