@@ -297,6 +297,9 @@ class TestServe:
                 "loop": "asyncio",
                 "http": f"{server.__name__}:BoundedH11Protocol",
                 "limit_concurrency": 50,
+                # The service writes its own access lines; no `Server: uvicorn` on answers.
+                "access_log": False,
+                "server_header": False,
             }
         ]
         assert import_from_string(uvicorn_runs[0]["target"]) is app
