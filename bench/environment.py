@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from processes import Processes
+
 BENCH_DIR: Final = Path(__file__).resolve().parent
 TEMPLATE_DIR: Final = BENCH_DIR.parent
 TOOLS: Final = BENCH_DIR / "tools.py"
@@ -187,3 +189,20 @@ def first_line(path: Path, proc: subprocess.Popen[bytes], timeout: float = 30) -
             raise RuntimeError(f"{path.name}: the process exited:\n{text}")
         time.sleep(0.02)
     raise RuntimeError(f"{path.name}: nothing printed within {timeout:.0f}s")
+
+
+def start_issuer(
+    procs: Processes, python: Path, work: Path
+) -> tuple[str, Path, subprocess.Popen[bytes]]:
+    """Make the bench keys in `work/keys`, start the JWKS server: its URL, the keys, the process."""
+    keys = work / "keys"
+    keys.mkdir()
+    tool(python, "keys", "--out", str(keys))
+    output = work / "jwks.log"
+    server = procs.start(
+        [str(python), str(TOOLS), "jwks-server", "--keys", str(keys)],
+        env=base_env(),
+        cwd=work,
+        output=output,
+    )
+    return f"http://127.0.0.1:{int(first_line(output, server))}", keys, server

@@ -33,14 +33,12 @@ from typing import Final
 
 from environment import (
     TEMPLATE_DIR,
-    TOOLS,
-    base_env,
-    first_line,
     install,
     machine_description,
     mint,
     package_versions,
     render,
+    start_issuer,
     tool,
 )
 from lineup import App, make_apps, start_apps
@@ -132,18 +130,7 @@ def _run(
     versions = package_versions(python)
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
     wrk_line = (wrk_version.stdout + wrk_version.stderr).split("\n", 1)[0].split(" [")[0]
-    keys = work / "keys"
-    keys.mkdir()
-    tool(python, "keys", "--out", str(keys))
-
-    jwks_log = work / "jwks.log"
-    jwks_server = procs.start(
-        [str(python), str(TOOLS), "jwks-server", "--keys", str(keys)],
-        env=base_env(),
-        cwd=work,
-        output=jwks_log,
-    )
-    issuer = f"http://127.0.0.1:{int(first_line(jwks_log, jwks_server))}"
+    issuer, keys, jwks_server = start_issuer(procs, python, work)
     workloads = [
         Workload(algorithm, kind, work / f"{algorithm}-{kind}.txt", lifetime)
         for algorithm, lifetime in ALGORITHMS.items()
