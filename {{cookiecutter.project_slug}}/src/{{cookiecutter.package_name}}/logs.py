@@ -221,8 +221,8 @@ def request_id(scope: Scope) -> str:
 class RandomIds:
     """New request ids, 128 random bits in hex each, cut from a pool of `POOLED_IDS`.
 
-    One `os.urandom` call per pool, not per request: on a virtual machine the system call
-    costs more than the rest of the request's id. A forked child starts a pool of its own.
+    One `os.urandom` system call per pool, not one per request. A forked child starts a pool
+    of its own, so it never hands out the ids its parent has yet to.
     """
 
     __slots__ = ("_next", "_pool")
