@@ -65,8 +65,19 @@ def environment(app: str, issuer: str, keys: Path) -> dict[str, str]:
     return ours_env(issuer, observability=app == "ours-observed")
 
 
+def readiness(app: str) -> str:
+    """The path that answers 200 once `app` can serve tokens (the service: keys loaded)."""
+    return "/health" if app == "baseline" else "/ready"
+
+
 def counted(
-    argv: list[str], env: dict[str, str], port: int, token: str, requests: int, out: Path
+    argv: list[str],
+    env: dict[str, str],
+    ready: str,
+    port: int,
+    token: str,
+    requests: int,
+    out: Path,
 ) -> int:
     """Total instructions of one server run under callgrind that answered `requests` requests."""
     valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
@@ -80,7 +91,6 @@ def counted(
         )
     try:
         deadline = time.monotonic() + 600
-        ready = "/health" if app_is_peer(argv) else "/ready"  # the service: keys loaded
         while _status(port, ready) != 200:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{argv[0]} did not become ready; see {out.with_suffix('.log')}")
@@ -100,11 +110,6 @@ def counted(
         if line.startswith("summary:"):
             return int(line.split()[1])
     raise RuntimeError(f"no summary in {out}")
-
-
-def app_is_peer(argv: list[str]) -> bool:
-    """Whether `argv` starts a peer (uvicorn) rather than the generated service (`serve`)."""
-    return "uvicorn" in argv
 
 
 def _status(port: int, path: str) -> int | None:
@@ -144,6 +149,7 @@ def main() -> int:
             return counted(
                 argv,
                 environment(app, issuer, keys),
+                readiness(app),
                 port,
                 token,
                 requests,
